@@ -1,0 +1,3 @@
+from mbcrt.cli import main
+
+raise SystemExit(main())
