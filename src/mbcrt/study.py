@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "treated_value": None,
     "arm_labels": {"treated": "Treated", "control": "Control"},
     "event_value": 1,
+    "censored_value": 0,
     "endpoint": {"name": "primary", "label": "Survival"},
     "endpoints": [],
     "dates": [],

@@ -1,0 +1,72 @@
+"""Command line: ``python -m mbcrt run [--study NAME ...] [--config FILE] [--set key=value ...]``.
+
+Exit codes: 0 success; 1 a step failed (a bug or the environment); 2 bad command line;
+3 the study file or the data break a rule (the message says which file, column and rule).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from mbcrt import paths
+from mbcrt.errors import EXIT_FAILURE, EXIT_INPUT, EXIT_OK, EXIT_USAGE, InputError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mbcrt", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run studies end to end and render their reports")
+    run.add_argument("--study", action="append", default=[], metavar="NAME",
+                     help="a bundled study (folder under studies/); repeat for several; default: all")
+    run.add_argument("--config", action="append", default=[], metavar="FILE",
+                     help="a study file of your own (YAML); repeat for several")
+    run.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+                     help="override a study-file value for this run, e.g. matching.caliper=0.1")
+    sub.add_parser("list", help="list the bundled studies")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mbcrt import pipeline
+
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else EXIT_OK
+    bundled = {f.parent.name: f for f in pipeline.bundled_studies()}
+    if args.command == "list":
+        for name in bundled:
+            print(name)
+        return EXIT_OK
+    files = []
+    for name in args.study:
+        if name not in bundled:
+            print(f"mbcrt: no bundled study '{name}' (have: {', '.join(bundled)})", file=sys.stderr)
+            return EXIT_USAGE
+        files.append(bundled[name])
+    files += [paths.resolve(c, Path.cwd()) for c in args.config]
+    files = files or list(bundled.values())
+    t0 = time.perf_counter()
+    try:
+        pipeline.run_many(files, args.overrides, progress=lambda m: print(m, flush=True))
+    except InputError as exc:
+        print(f"mbcrt: input error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except pipeline.StepFailed as exc:
+        kind = "input error" if exc.is_input_error else "step failed"
+        print(f"mbcrt: {kind}: {exc}", file=sys.stderr)
+        print(f"mbcrt: the failed notebook is kept in reports/{exc.study}/failed/; earlier results are unchanged.",
+              file=sys.stderr)
+        return EXIT_INPUT if exc.is_input_error else EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("mbcrt: interrupted; earlier results are unchanged.", file=sys.stderr)
+        return 130
+    print(f"mbcrt: done in {time.perf_counter() - t0:.1f} s; open reports/index.html", flush=True)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

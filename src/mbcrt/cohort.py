@@ -1,0 +1,246 @@
+"""Cohort build: load the data, check it, derive analysis variables, apply the study's criteria.
+
+Raw data is never changed: the cohort is a new table (``build/<study>/cohort.csv``) with the data's
+columns, the derived ones, and four standard columns the later steps use:
+``_time`` (float, in the study's time unit), ``_event`` (0/1), and for two-arm studies ``_treat``
+(0/1) and ``_arm`` (the arm's display label).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mbcrt import paths
+from mbcrt.errors import InputError, closest
+from mbcrt.study import Study
+
+#: Days per unit of time. A month is a twelfth of a Julian year (365.25 / 12 = 30.4375 days).
+DAYS_PER = {"days": 1.0, "months": 30.4375, "years": 365.25}
+
+
+def read_data(path: Path) -> pd.DataFrame:
+    """Read a CSV export with clear errors for a missing, empty, non-UTF-8 or non-CSV file."""
+    shown = paths.relative(path)
+    if not path.is_file():
+        raise InputError("data file not found", file=shown)
+    if path.stat().st_size == 0:
+        raise InputError("the data file is empty", file=shown)
+    try:
+        df = pd.read_csv(path, encoding="utf-8", dtype_backend="numpy_nullable", low_memory=False)
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text (save the export as CSV UTF-8)", file=shown) from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"not a readable CSV file ({str(exc).splitlines()[0]})", file=shown) from None
+    except pd.errors.EmptyDataError:
+        raise InputError("the data file has no columns", file=shown) from None
+    if df.empty:
+        raise InputError("the data file has a header but no rows", file=shown)
+    # Plain numpy dtypes downstream: nullable ints with gaps become float, strings become object.
+    return df.convert_dtypes(dtype_backend="numpy_nullable").pipe(_to_numpy_dtypes)
+
+
+def _to_numpy_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    out = {}
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_integer_dtype(s):
+            out[col] = s.astype("float64") if s.isna().any() else s.astype("int64")
+        elif pd.api.types.is_float_dtype(s):
+            out[col] = s.astype("float64")
+        else:
+            out[col] = s.astype(object).where(s.notna(), None)
+    return pd.DataFrame(out, index=df.index)
+
+
+def required_columns(study: Study) -> list[str]:
+    """Columns of the raw data the study file names (derived columns excluded)."""
+    c = study.config
+    derived = {d["name"] for d in c["derive"]}
+    names = [c["id"], c["time"], c["event"], c["treatment"], *c["dates"], *c["covariates"],
+             *c["subgroups"], *(c["table1"]["variables"] or []), c["table1"]["by"],
+             *(c["cox"]["covariates"] or [])]
+    names += [e[k] for e in c["endpoints"] for k in ("time", "event")]
+    names += [k["by"] for k in c["km_by"]]
+    seen, out = set(), []
+    for n in names:
+        if n and n not in derived and n not in seen:
+            seen.add(n)
+            out.append(n)
+    return out
+
+
+def check_columns(df: pd.DataFrame, study: Study) -> None:
+    """Every column the study names exists (raw or derived); else name it and suggest the closest."""
+    shown = paths.relative(study.data_path)
+    derived = {d["name"] for d in study.derive}
+    for col in required_columns(study):
+        if col not in df.columns and col not in derived:
+            raise InputError(f"column named in the study file is not in the data.{closest(col, df.columns)}",
+                             file=shown, column=col)
+
+
+def parse_dates(df: pd.DataFrame, columns, file: str) -> pd.DataFrame:
+    """Parse ISO dates (YYYY-MM-DD) strictly; unparseable values are an error, blanks stay missing."""
+    df = df.copy()
+    for col in columns:
+        raw = df[col]
+        parsed = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
+        bad = int((parsed.isna() & raw.notna()).sum())
+        if bad:
+            raise InputError("dates must be written YYYY-MM-DD; some cannot be read", file=file, column=col,
+                             n_rows=bad)
+        df[col] = parsed
+    return df
+
+
+def derive(df: pd.DataFrame, rules: list[dict], file: str) -> pd.DataFrame:
+    """Add derived columns in order (see the README: interval, present, any_present, expr)."""
+    df = df.copy()
+    for rule in rules:
+        name = rule.get("name")
+        kinds = [k for k in ("interval", "present", "any_present", "expr") if k in rule]
+        if not name or len(kinds) != 1:
+            raise InputError(f"each derive entry needs a name and one of interval/present/any_present/expr: {rule}",
+                             file=file, column="derive")
+        kind = kinds[0]
+        try:
+            if kind == "interval":
+                spec = rule["interval"]
+                ends = spec["end"] if isinstance(spec["end"], list) else [spec["end"]]
+                end = df[ends].min(axis=1, skipna=True)
+                days = (end - df[spec["start"]]).dt.days.astype("float64")
+                df[name] = days / DAYS_PER[spec.get("unit", "days")]
+            elif kind == "present":
+                df[name] = df[rule["present"]].notna().astype("int64")
+            elif kind == "any_present":
+                df[name] = df[list(rule["any_present"])].notna().any(axis=1).astype("int64")
+            else:
+                value = df.eval(rule["expr"], engine="python")
+                df[name] = value.astype("int64") if value.dtype == bool else value
+        except KeyError as exc:
+            raise InputError(f"derive '{name}' refers to a missing column {exc}", file=file,
+                             column="derive") from None
+    return df
+
+
+def apply_criteria(df: pd.DataFrame, criteria: list[dict], file: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply each criterion in order; return the kept rows and the attrition table.
+
+    Returns
+    -------
+    kept : DataFrame
+    attrition : DataFrame
+        Columns ``order, criterion, excluded, remaining``; first row the records assessed, last row
+        "Analysis cohort".
+    """
+    rows = [{"order": 0, "criterion": "Records assessed", "excluded": 0, "remaining": len(df)}]
+    for i, crit in enumerate(criteria, start=1):
+        try:
+            keep = df.eval(crit["keep"], engine="python")
+        except Exception as exc:  # noqa: BLE001 - a user's expression: say which one failed
+            raise InputError(f"criterion '{crit.get('reason')}' cannot be evaluated ({type(exc).__name__}: {exc})",
+                             file=file, column="criteria") from None
+        keep = keep.fillna(False).astype(bool)
+        rows.append({"order": i, "criterion": crit["reason"], "excluded": int((~keep).sum()),
+                     "remaining": int(keep.sum())})
+        df = df[keep]
+    rows.append({"order": len(rows), "criterion": "Analysis cohort", "excluded": 0, "remaining": len(df)})
+    return df, pd.DataFrame(rows)
+
+
+@dataclass
+class CohortResult:
+    """The analysis cohort and how it was reached.
+
+    Attributes
+    ----------
+    cohort : DataFrame
+        One row per patient, with ``_time``, ``_event`` (and ``_treat``, ``_arm``).
+    attrition : DataFrame
+        ``order, criterion, excluded, remaining``.
+    arms : DataFrame or None
+        ``arm, n`` for two-arm studies.
+    """
+
+    cohort: pd.DataFrame
+    attrition: pd.DataFrame
+    arms: pd.DataFrame | None
+
+
+def build_cohort(study: Study, df: pd.DataFrame | None = None) -> CohortResult:
+    """Load (unless given), validate, derive and filter the study's data.
+
+    Raises
+    ------
+    InputError
+        For any rule the data breaks (names the file, column, rule and number of rows).
+    """
+    c = study.config
+    shown = paths.relative(study.data_path)
+    if df is None:
+        df = read_data(study.data_path)
+    check_columns(df, study)
+    df = parse_dates(df, c["dates"], shown)
+    df = derive(df, c["derive"], shown)
+    df, attrition = apply_criteria(df, c["criteria"], shown)
+    if c["first_row_per_id"]:
+        before = len(df)
+        df = df.sort_values([c["id"], c["first_row_per_id"]], kind="mergesort")
+        df = df.drop_duplicates(c["id"], keep="first").sort_index()
+        if before != len(df):
+            extra = {"order": len(attrition) - 1, "criterion": "Later records of the same patient",
+                     "excluded": before - len(df), "remaining": len(df)}
+            attrition = pd.concat([attrition.iloc[:-1], pd.DataFrame([extra]), attrition.iloc[-1:]])
+            attrition["order"] = range(len(attrition))
+            attrition.loc[attrition.index[-1], "remaining"] = len(df)
+            attrition = attrition.reset_index(drop=True)
+    if df.empty:
+        raise InputError("no patient is left after the study's criteria", file=shown, column="criteria")
+    dup = int(df[c["id"]].duplicated().sum())
+    if dup:
+        raise InputError("duplicate patient ids (set first_row_per_id to keep one row per patient)", file=shown,
+                         column=c["id"], n_rows=dup)
+    df = add_standard_columns(df.reset_index(drop=True), study)
+    arms = None
+    if study.two_arm:
+        counts = df["_arm"].value_counts()
+        arms = pd.DataFrame({"arm": study.arms, "n": [int(counts.get(a, 0)) for a in study.arms]})
+    return CohortResult(cohort=df, attrition=attrition, arms=arms)
+
+
+def add_standard_columns(df: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """Add ``_time``, ``_event`` (and ``_treat``, ``_arm``) with checks of each."""
+    c = study.config
+    shown = paths.relative(study.data_path)
+    df = df.copy()
+    time = pd.to_numeric(df[c["time"]], errors="coerce")
+    n_bad = int(time.isna().sum())
+    if n_bad:
+        raise InputError("follow-up time missing or not a number", file=shown, column=c["time"], n_rows=n_bad)
+    n_neg = int((time < 0).sum())
+    if n_neg:
+        raise InputError("negative follow-up time", file=shown, column=c["time"], n_rows=n_neg)
+    df["_time"] = time.astype("float64")
+    event_value = c["event_value"]
+    ev = df[c["event"]]
+    allowed = {str(event_value), str(c["censored_value"])}
+    n_out = int((~ev.astype(str).isin(allowed)).sum())
+    if n_out:
+        raise InputError(f"event codes must be {sorted(allowed)} (event = {event_value})", file=shown,
+                         column=c["event"], n_rows=n_out)
+    df["_event"] = (ev.astype(str) == str(event_value)).astype("int64")
+    if study.two_arm:
+        tr = df[c["treatment"]].astype(str)
+        treated = tr == str(c["treated_value"])
+        if treated.all() or not treated.any():
+            raise InputError(f"the treatment column has one arm only (treated_value = {c['treated_value']})",
+                             file=shown, column=c["treatment"])
+        df["_treat"] = treated.astype("int64")
+        lab = c["arm_labels"]
+        df["_arm"] = np.where(treated, lab["treated"], lab["control"])
+    return df
+

@@ -1,0 +1,195 @@
+"""What a notebook step sees: the study, its output folders, and helpers to show and save results.
+
+Every notebook starts with ``ctx = open_step("<step>", study_file, overrides, out_root)``. The context
+writes tables and figures where the pipeline expects them, shows them in the report in a fixed,
+deterministic form (no random ids, no timestamps), and turns the package's statistical warnings
+into visible boxes in the report, not only lines in a log.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from mbcrt import paths
+from mbcrt.errors import StatisticalWarning
+from mbcrt.study import Study, load_study
+
+#: Floats in committed CSV tables: ten significant digits, stable across machines and BLAS builds.
+CSV_FLOAT_FORMAT = "%.10g"
+
+
+def _display(obj) -> None:
+    try:
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        print(obj)
+        return
+    display(obj)
+
+
+def _html(markup: str) -> None:
+    from IPython.display import HTML
+
+    _display(HTML(markup))
+
+
+@dataclass
+class StepContext:
+    """The running step of one study.
+
+    Attributes
+    ----------
+    step : str
+        The step's name (``cohort``, ``baseline``, ...).
+    study : Study
+        The validated study file with overrides applied.
+    paths : mbcrt.paths.StudyPaths
+        Output folders under the run's output root.
+    """
+
+    step: str
+    study: Study
+    paths: paths.StudyPaths
+    warnings: list[str] = field(default_factory=list)
+
+    # ---- inputs -------------------------------------------------------------------------------
+    def cohort(self) -> pd.DataFrame:
+        """The analysis cohort written by the cohort step."""
+        return pd.read_csv(self.paths.build / "cohort.csv", low_memory=False)
+
+    def matched(self) -> pd.DataFrame | None:
+        """The matched cohort (with ``pair_id`` and ``ps``), or None when the study does not match."""
+        p = self.paths.build / "matched.csv"
+        return pd.read_csv(p, low_memory=False) if p.exists() else None
+
+    def cohorts(self) -> dict[str, pd.DataFrame]:
+        """``{"all": cohort}`` plus ``"matched"`` when a matched cohort exists."""
+        out = {"all": self.cohort()}
+        m = self.matched()
+        if m is not None:
+            out["matched"] = m
+        return out
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A table an earlier step wrote."""
+        return pd.read_csv(self.paths.table(name), keep_default_na=True)
+
+    # ---- outputs ------------------------------------------------------------------------------
+    def save_table(self, df: pd.DataFrame, name: str, *, caption: str | None = None, show: bool = True,
+                   show_columns: list[str] | None = None, digits: int = 3) -> Path:
+        """Write ``tables/<study>/<name>.csv`` and show it (rounded) under ``caption``."""
+        path = self.paths.table(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(path, index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
+        if show:
+            self.show_table(df if show_columns is None else df[show_columns], caption=caption or self.paper_name(name),
+                            digits=digits)
+        return path
+
+    def show_table(self, df: pd.DataFrame, *, caption: str | None = None, digits: int = 3) -> None:
+        """Show a table as plain static HTML (no styling ids, numbers rounded for reading)."""
+        shown = df.copy()
+        for col in shown.columns:
+            if pd.api.types.is_float_dtype(shown[col]):
+                shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else format_number(v, digits))
+        body = shown.to_html(index=False, border=0, classes="mbcrt-table", na_rep="", escape=True)
+        cap = f"<p class='mbcrt-caption'><b>{html.escape(caption)}</b></p>" if caption else ""
+        _html(cap + body)
+
+    def save_figure(self, fig, name: str, *, caption: str | None = None, show: bool = True) -> Path:
+        """Write ``figures/<study>/<name>.png`` (300 dpi) and ``.svg``; show the SVG under ``caption``."""
+        from mbcrt.plots.style import save_figure
+
+        self.paths.figures.mkdir(parents=True, exist_ok=True)
+        png, svg = save_figure(fig, self.paths.figures / name)
+        if show:
+            from IPython.display import SVG
+
+            label = self.paper_name(name)
+            cap = caption or label
+            if cap:
+                _html(f"<p class='mbcrt-caption'><b>{html.escape(cap)}</b></p>")
+            _display(SVG(filename=str(svg)))
+        return svg
+
+    def paper_name(self, artifact: str) -> str | None:
+        """The paper's name for an output (``paper_names`` in the study file), e.g. "Figure 1A"."""
+        return self.study.paper_names.get(artifact)
+
+    def note(self, markdown: str) -> None:
+        """Show a paragraph of Markdown in the report."""
+        from IPython.display import Markdown
+
+        _display(Markdown(markdown))
+
+    def warn(self, text: str) -> None:
+        """Show a warning a reader must see, and keep it for the run's index page."""
+        self.warnings.append(text)
+        _html(f"<div class='mbcrt-warning'><b>Warning.</b> {html.escape(text)}</div>")
+        self._write_warnings()
+
+    def _write_warnings(self) -> None:
+        self.paths.reports.mkdir(parents=True, exist_ok=True)
+        (self.paths.reports / f"warnings_{self.step}.json").write_text(
+            json.dumps(self.warnings, indent=1) + "\n", encoding="utf-8")
+
+    def banner(self) -> None:
+        """The heading of every step; a synthetic-data banner for synthetic studies."""
+        s = self.study
+        _html(f"<p class='mbcrt-study'>{html.escape(s.title)}</p>")
+        if s.synthetic:
+            note = s.synthetic_note or ("These results come from a synthetic cohort generated to match the "
+                                        "published summaries. They are not patient data.")
+            _html("<div class='mbcrt-synthetic'><b>SYNTHETIC DATA.</b> " + html.escape(note) + "</div>")
+
+
+def format_number(value: float, digits: int = 3) -> str:
+    """Round for display: p-values and small numbers keep ``digits`` significant figures."""
+    if value == 0 or abs(value) >= 1:
+        return f"{value:.{max(digits - 1, 1)}f}" if abs(value) < 1000 else f"{value:.0f}"
+    if abs(value) < 0.0001:
+        return f"{value:.1e}"
+    return f"{value:.{digits}g}"
+
+
+def open_step(step: str, study_file: str, overrides: str = "[]", out_root: str = "") -> StepContext:
+    """Start a notebook step: load the study, point at the output folders, show the heading.
+
+    Parameters
+    ----------
+    step : str
+        The step's name.
+    study_file : str
+        The study YAML (relative to the project root, or absolute).
+    overrides : str
+        JSON list of ``key=value`` overrides (as ``--set`` gives them).
+    out_root : str
+        Output root; empty for the project root (interactive use), a staging folder in a run.
+    """
+    study = load_study(study_file, json.loads(overrides or "[]"))
+    root = paths.resolve(out_root) if out_root else paths.PROJECT_ROOT
+    ctx = StepContext(step=step, study=study, paths=paths.StudyPaths(study.name, root).ensure())
+    _route_statistical_warnings(ctx)
+    ctx.banner()
+    return ctx
+
+
+def _route_statistical_warnings(ctx: StepContext) -> None:
+    """Show the package's StatisticalWarnings as report boxes; others as one line without file paths
+    (a path in a report would differ between machines and tell where the data lives)."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, StatisticalWarning):
+            ctx.warn(str(message))
+        else:
+            print(f"{category.__name__}: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", StatisticalWarning)

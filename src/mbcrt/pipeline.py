@@ -1,0 +1,168 @@
+"""Run a study end to end: execute its notebooks with papermill into a staging folder, render them,
+and move the results into place only when every step succeeded.
+
+A failure stops the study with :class:`StepFailed` (naming the study, notebook, cell and error); the
+failed notebook's HTML is kept under ``reports/<study>/failed/`` and the last good ``tables/``,
+``figures/``, ``build/`` and ``reports/`` of the study are left untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mbcrt import paths, report
+from mbcrt.errors import InputError
+from mbcrt.context import open_step  # noqa: F401  (notebooks import it from here)
+from mbcrt.study import Study, load_study
+
+
+class StepFailed(RuntimeError):
+    """A notebook step raised an error.
+
+    Attributes
+    ----------
+    study, notebook : str
+    cell : int or None
+        Index of the failing code cell (0-based, as in the notebook file).
+    ename, evalue : str
+        The exception's type and message.
+    """
+
+    def __init__(self, study: str, notebook: str, cell: int | None, ename: str, evalue: str):
+        self.study, self.notebook, self.cell, self.ename, self.evalue = study, notebook, cell, ename, evalue
+        where = f"cell {cell}" if cell is not None else "startup"
+        super().__init__(f"study '{study}', notebook {notebook}, {where}: {ename}: {evalue}")
+
+    @property
+    def is_input_error(self) -> bool:
+        return self.ename == "InputError"
+
+
+@dataclass
+class StudyRun:
+    """What one study's run did: steps with their timings, and where the outputs are."""
+
+    study: Study
+    steps: list[dict] = field(default_factory=list)
+
+
+def _failed_cell(nb_path: Path) -> int | None:
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return i
+    return None
+
+
+def execute_step(study: Study, step: str, notebook: str, staging: Path, overrides: list[str]) -> Path:
+    """Execute one notebook into ``staging/reports/<study>/`` and render its two HTML files."""
+    import papermill as pm
+
+    out_dir = staging / "reports" / study.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_nb = out_dir / notebook
+    params = {
+        # Project-relative where possible: reports must not carry machine paths.
+        "study_file": _portable(study.path),
+        "overrides": json.dumps(list(overrides)),
+        "out_root": _portable(staging),
+    }
+    try:
+        pm.execute_notebook(str(paths.NOTEBOOKS_DIR / notebook), str(out_nb), parameters=params,
+                            kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False,
+                            log_output=False, report_mode=False)
+    except pm.PapermillExecutionError as exc:
+        report.render_notebook(out_nb, study)
+        raise StepFailed(study.name, notebook, _failed_cell(out_nb), exc.ename, exc.evalue) from None
+    report.render_notebook(out_nb, study)
+    return out_nb
+
+
+def _portable(p: Path) -> str:
+    p = Path(p).resolve()
+    try:
+        return p.relative_to(paths.PROJECT_ROOT).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def run_study(study_file: str | Path, overrides: list[str] | None = None, *, progress=print) -> StudyRun:
+    """Run every step of one study; on success move its outputs into place.
+
+    Raises
+    ------
+    InputError
+        The study file is invalid (before anything runs).
+    StepFailed
+        A step failed; earlier results are untouched.
+    """
+    overrides = list(overrides or [])
+    study = load_study(study_file, overrides)
+    run = StudyRun(study)
+    staging = paths.STAGING_DIR / study.name
+    shutil.rmtree(staging, ignore_errors=True)  # a previous interrupted run leaves nothing behind
+    staging.mkdir(parents=True)
+    try:
+        for step, notebook in study.notebooks():
+            t0 = time.perf_counter()
+            try:
+                execute_step(study, step, notebook, staging, overrides)
+            except StepFailed:
+                _keep_failed(staging, study.name, notebook)
+                raise
+            elapsed = time.perf_counter() - t0
+            run.steps.append({"step": step, "notebook": notebook, "seconds": round(elapsed, 1)})
+            progress(f"[{study.name}] {notebook:<22} done in {elapsed:5.1f} s")
+        report.write_run_metadata(study, staging, overrides, run.steps)
+        _promote(staging, study.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return run
+
+
+def _keep_failed(staging: Path, name: str, notebook: str) -> None:
+    """Copy the failed notebook's HTML to reports/<study>/failed/ for inspection."""
+    src = staging / "reports" / name
+    dest = paths.REPORTS_DIR / name / "failed"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    stem = Path(notebook).stem
+    for f in src.glob(f"{stem}*"):
+        shutil.copy2(f, dest / f.name)
+
+
+def _promote(staging: Path, name: str) -> None:
+    """Replace the study's outputs by the staged ones, one folder at a time (rename, not copy)."""
+    for kind in paths.OUTPUT_KINDS:
+        new = staging / kind / name
+        old = paths.PROJECT_ROOT / kind / name
+        if not new.exists():
+            continue
+        old.parent.mkdir(parents=True, exist_ok=True)
+        trash = staging / "old" / kind
+        if old.exists():
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            old.rename(trash)
+        new.rename(old)
+
+
+def bundled_studies() -> list[Path]:
+    """Study files under ``studies/``, in name order."""
+    return sorted(paths.STUDIES_DIR.glob("*/study.yaml"))
+
+
+def run_many(study_files: list[Path], overrides: list[str] | None = None, *, progress=print) -> list[StudyRun]:
+    """Run several studies one after the other, then write ``reports/index.html``."""
+    runs = [run_study(f, overrides, progress=progress) for f in study_files]
+    report.write_index()
+    return runs
+
+
+__all__ = ["open_step", "StepFailed", "StudyRun", "run_study", "run_many", "bundled_studies", "InputError"]
