@@ -27,14 +27,14 @@ class StepFailed(RuntimeError):
     ----------
     study, notebook : str
     cell : int or None
-        Index of the failing code cell (0-based, as in the notebook file).
+        Execution count of the failing cell (``In [n]`` in the notebook and its HTML).
     ename, evalue : str
         The exception's type and message.
     """
 
     def __init__(self, study: str, notebook: str, cell: int | None, ename: str, evalue: str):
         self.study, self.notebook, self.cell, self.ename, self.evalue = study, notebook, cell, ename, evalue
-        where = f"cell {cell}" if cell is not None else "startup"
+        where = f"cell In [{cell}]" if cell is not None else "kernel startup"
         super().__init__(f"study '{study}', notebook {notebook}, {where}: {ename}: {evalue}")
 
     @property
@@ -54,10 +54,9 @@ def _failed_cell(nb_path: Path) -> int | None:
     import nbformat
 
     nb = nbformat.read(nb_path, as_version=4)
-    for i, cell in enumerate(nb.cells):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                return i
+    for cell in nb.cells:
+        if any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
+            return cell.get("execution_count")
     return None
 
 
@@ -93,8 +92,20 @@ def _portable(p: Path) -> str:
         return str(p)
 
 
-def run_study(study_file: str | Path, overrides: list[str] | None = None, *, progress=print) -> StudyRun:
+def run_study(study_file: str | Path, overrides: list[str] | None = None, *, progress=print,
+              root: Path | None = None) -> StudyRun:
     """Run every step of one study; on success move its outputs into place.
+
+    Parameters
+    ----------
+    study_file : str or Path
+    overrides : list of str, optional
+        ``key=value`` overrides of the study file.
+    progress : callable
+        Called with one line per finished step.
+    root : Path, optional
+        Output root (default the project root): ``tables/``, ``figures/``, ``build/``, ``reports/``
+        and the staging folder live under it.
 
     Raises
     ------
@@ -106,7 +117,8 @@ def run_study(study_file: str | Path, overrides: list[str] | None = None, *, pro
     overrides = list(overrides or [])
     study = load_study(study_file, overrides)
     run = StudyRun(study)
-    staging = paths.STAGING_DIR / study.name
+    root = Path(root) if root is not None else paths.PROJECT_ROOT
+    staging = root / paths.STAGING_DIR.name / study.name
     shutil.rmtree(staging, ignore_errors=True)  # a previous interrupted run leaves nothing behind
     staging.mkdir(parents=True)
     try:
@@ -115,22 +127,22 @@ def run_study(study_file: str | Path, overrides: list[str] | None = None, *, pro
             try:
                 execute_step(study, step, notebook, staging, overrides)
             except StepFailed:
-                _keep_failed(staging, study.name, notebook)
+                _keep_failed(staging, study.name, notebook, root)
                 raise
             elapsed = time.perf_counter() - t0
             run.steps.append({"step": step, "notebook": notebook, "seconds": round(elapsed, 1)})
             progress(f"[{study.name}] {notebook:<22} done in {elapsed:5.1f} s")
         report.write_run_metadata(study, staging, overrides, run.steps)
-        _promote(staging, study.name)
+        _promote(staging, study.name, root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return run
 
 
-def _keep_failed(staging: Path, name: str, notebook: str) -> None:
+def _keep_failed(staging: Path, name: str, notebook: str, root: Path) -> None:
     """Copy the failed notebook's HTML to reports/<study>/failed/ for inspection."""
     src = staging / "reports" / name
-    dest = paths.REPORTS_DIR / name / "failed"
+    dest = root / "reports" / name / "failed"
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     stem = Path(notebook).stem
@@ -138,11 +150,11 @@ def _keep_failed(staging: Path, name: str, notebook: str) -> None:
         shutil.copy2(f, dest / f.name)
 
 
-def _promote(staging: Path, name: str) -> None:
+def _promote(staging: Path, name: str, root: Path) -> None:
     """Replace the study's outputs by the staged ones, one folder at a time (rename, not copy)."""
     for kind in paths.OUTPUT_KINDS:
         new = staging / kind / name
-        old = paths.PROJECT_ROOT / kind / name
+        old = root / kind / name
         if not new.exists():
             continue
         old.parent.mkdir(parents=True, exist_ok=True)
@@ -158,10 +170,11 @@ def bundled_studies() -> list[Path]:
     return sorted(paths.STUDIES_DIR.glob("*/study.yaml"))
 
 
-def run_many(study_files: list[Path], overrides: list[str] | None = None, *, progress=print) -> list[StudyRun]:
+def run_many(study_files: list[Path], overrides: list[str] | None = None, *, progress=print,
+             root: Path | None = None) -> list[StudyRun]:
     """Run several studies one after the other, then write ``reports/index.html``."""
-    runs = [run_study(f, overrides, progress=progress) for f in study_files]
-    report.write_index()
+    runs = [run_study(f, overrides, progress=progress, root=root) for f in study_files]
+    report.write_index(root)
     return runs
 
 

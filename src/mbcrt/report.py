@@ -7,6 +7,7 @@ inline SVG. The clinician page hides code and the injected parameters; the analy
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import html
 import json
@@ -70,18 +71,19 @@ def render_notebook(nb_path: Path, study: Study) -> tuple[Path, Path]:
         exporter.exclude_input = hide_code
         exporter.exclude_input_prompt = hide_code
         exporter.exclude_output_prompt = hide_code
-        body, _ = exporter.from_notebook_node(nb)
-        if hide_code:
-            body = _drop_injected_parameters(body)
+        body, _ = exporter.from_notebook_node(_without_parameters(nb) if hide_code else nb)
         out = nb_path.with_suffix(suffix) if suffix == ".html" else nb_path.parent / f"{step}{suffix}"
         out.write_text(_inject(make_static(body), nav), encoding="utf-8")
         outputs.append(out)
     return outputs[0], outputs[1]
 
 
-def _drop_injected_parameters(page: str) -> str:
-    """Belt and braces: the clinician page must not show the injected parameters (file names)."""
-    return re.sub(r"<div[^>]*celltag_injected-parameters.*?</div>\s*</div>\s*</div>", "", page, flags=re.S)
+def _without_parameters(nb):
+    """The notebook without its parameter cells: the clinician page must not carry file names."""
+    out = copy.deepcopy(nb)
+    out.cells = [c for c in nb.cells
+                 if not {"parameters", "injected-parameters"} & set(c.get("metadata", {}).get("tags", []))]
+    return out
 
 
 def _sha256(path: Path) -> str:
@@ -137,8 +139,8 @@ def write_run_metadata(study: Study, staging: Path, overrides: list[str], steps:
     return out
 
 
-def _scorecard(study: str) -> str:
-    path = paths.PROJECT_ROOT / "tables" / study / "reproduction.csv"
+def _scorecard(study: str, root: Path) -> str:
+    path = root / "tables" / study / "reproduction.csv"
     if not path.exists():
         return "<p>No reproduction check in this study.</p>"
     rep = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -165,10 +167,11 @@ def _warnings(study_dir: Path) -> str:
     return f"<div class='mbcrt-warning'><b>Warnings</b><ul>{''.join(items)}</ul></div>" if items else ""
 
 
-def write_index() -> Path:
-    """Write ``reports/index.html`` over every study that has a completed run."""
+def write_index(root: Path | None = None) -> Path:
+    """Write ``reports/index.html`` over every study that has a completed run under ``root``."""
+    root = Path(root) if root is not None else paths.PROJECT_ROOT
     sections = []
-    for run_file in sorted(paths.REPORTS_DIR.glob("*/run.json")):
+    for run_file in sorted((root / "reports").glob("*/run.json")):
         meta = json.loads(run_file.read_text(encoding="utf-8"))
         name = meta["study"]
         links = "".join(
@@ -182,7 +185,7 @@ def write_index() -> Path:
             f"<p>Study <code>{html.escape(name)}</code>; data <code>{html.escape(meta['data_file'])}</code> "
             f"(SHA-256 <code>{meta['data_sha256'][:16]}</code>); git commit <code>{html.escape(meta['git_commit'])}"
             f"</code>; overrides: <code>{html.escape(' '.join(meta['overrides']) or 'none')}</code>.</p>"
-            f"{_warnings(run_file.parent)}<h3>Steps</h3><ol>{links}</ol><h3>Reproduction</h3>{_scorecard(name)}"
+            f"{_warnings(run_file.parent)}<h3>Steps</h3><ol>{links}</ol><h3>Reproduction</h3>{_scorecard(name, root)}"
             f"<details><summary>Parameters</summary><pre>{html.escape(params)}</pre></details>"
             f"<details><summary>Software</summary><p>{html.escape(versions)}</p></details>")
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>mbcrt reports</title>"
@@ -191,7 +194,7 @@ def write_index() -> Path:
             "<p>Each step is shown for clinicians (no code) and for analysts (with code). Results from synthetic "
             "cohorts are marked SYNTHETIC DATA: they illustrate the method and the published numbers, they are not "
             "patient data.</p>" + ("".join(sections) or "<p>No study has been run yet.</p>") + "</body></html>\n")
-    out = paths.REPORTS_DIR / "index.html"
+    out = root / "reports" / "index.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     return out
