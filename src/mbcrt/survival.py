@@ -1,0 +1,577 @@
+"""Kaplan-Meier estimates, the log-rank test, landmark survival and median follow-up.
+
+Every function reproduces R's ``survival`` package (version 3.5): ``survfit`` for the
+Kaplan-Meier curve, its Greenwood standard error, its pointwise confidence band and its median
+with confidence interval; ``summary(fit, times = )`` for landmark survival; ``survdiff`` for the
+log-rank test; ``survfit(Surv(time, 1 - event) ~ 1)`` for the reverse Kaplan-Meier median
+follow-up. The tests check each number against R's output.
+
+All work is vectorised: the data are sorted once (``np.unique``) and aggregated by distinct time
+with ``np.bincount`` (O(n log n)), so a million patients take about a second.
+
+Departures from R, on purpose:
+
+- Where the estimate is 1 (no event yet) the log-log interval is (1, 1), not R's ``NA``: there is
+  no uncertainty to report, and R itself prints (1, 1) for times before the first observation.
+- R's ``timefix`` (merging times that differ by rounding error) is not applied: times are used as
+  given. It changes nothing for times recorded in whole days.
+- Negative or missing times are an error (R accepts negative times; in follow-up from a start
+  date they are a data error).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mbcrt.errors import InputError, StatisticalWarning
+
+CONF_TYPES = ("log-log", "log", "plain")
+MEDIAN_CI_METHODS = ("brookmeyer-crowley", "symmetric")
+
+#: R's tolerance when reading a quantile off a curve (``.Machine$double.eps^0.5`` in survmean).
+_R_TOLERANCE = float(np.sqrt(np.finfo(np.float64).eps))
+
+#: Half-width of the survival window Collett uses to estimate the density at the median.
+_COLLETT_EPSILON = 0.05
+
+KM_TABLE_COLUMNS = ["time", "n_risk", "n_event", "n_censor", "surv", "std_err", "lower", "upper"]
+LANDMARK_COLUMNS = ["time", "surv", "std_err", "lower", "upper", "n_risk"]
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks
+# --------------------------------------------------------------------------------------------
+
+def _as_time_event(time, event) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert ``time`` (finite, >= 0) and ``event`` (0/1 or bool) to arrays."""
+    t = np.asarray(time, dtype=np.float64).ravel()
+    e_raw = np.asarray(event).ravel()
+    if t.shape != e_raw.shape:
+        raise InputError(f"time and event differ in length ({t.size} vs {e_raw.size})")
+    if t.size == 0:
+        raise InputError("no patients: time and event are empty")
+    n_bad_time = int((~np.isfinite(t)).sum())
+    if n_bad_time:
+        raise InputError("survival times must be finite numbers (missing or infinite found)",
+                         column="time", n_rows=n_bad_time)
+    n_negative = int((t < 0).sum())
+    if n_negative:
+        raise InputError("survival times must not be negative", column="time", n_rows=n_negative)
+    e = pd.to_numeric(pd.Series(e_raw), errors="coerce").to_numpy(dtype=np.float64)
+    n_bad_event = int((~np.isin(e, (0.0, 1.0))).sum())
+    if n_bad_event:
+        raise InputError("event indicator must be 1 (event) or 0 (censored)", column="event",
+                         n_rows=n_bad_event)
+    return t, e.astype(np.int64)
+
+
+def _check_options(conf_type: str, alpha: float, median_ci: str = "brookmeyer-crowley") -> float:
+    """Check the options and return the normal quantile z for a two-sided ``1 - alpha`` interval."""
+    if conf_type not in CONF_TYPES:
+        raise ValueError(f"conf_type must be one of {CONF_TYPES}, not {conf_type!r}")
+    if median_ci not in MEDIAN_CI_METHODS:
+        raise ValueError(f"median_ci must be one of {MEDIAN_CI_METHODS}, not {median_ci!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, not {alpha!r}")
+    return float(stats.norm.ppf(1 - alpha / 2))
+
+
+def _group_codes(group, order: Sequence | None, n: int) -> tuple[np.ndarray, list[str]]:
+    """Integer code per patient and the group labels.
+
+    Labels are ``order`` if given, else a categorical's level order (levels present), else the
+    sorted values. Labels are compared as strings, so ``order=["0", "1"]`` matches integer
+    groups 0 and 1.
+    """
+    g = pd.Series(np.asarray(group, dtype=object).ravel())
+    if g.size != n:
+        raise InputError(f"group differs in length from time ({g.size} vs {n})")
+    n_missing = int(g.isna().sum())
+    if n_missing:
+        raise InputError("group is missing", column="group", n_rows=n_missing)
+    present = pd.unique(g)
+    if order is None and isinstance(getattr(group, "dtype", None), pd.CategoricalDtype):
+        # A categorical column carries its own level order (e.g. tumour grade I < II < III).
+        present_set = set(present)
+        labels = [str(v) for v in pd.Series(group).cat.categories if v in present_set]
+    elif order is None:
+        values = sorted(present, key=lambda v: (str(type(v)), v))
+        labels = [str(v) for v in values]
+    else:
+        labels = [str(v) for v in order]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"order lists a group twice: {labels}")
+    as_text = g.astype(str)
+    codes = pd.Categorical(as_text, categories=labels).codes.astype(np.int64)
+    n_unlisted = int((codes < 0).sum())
+    if n_unlisted:
+        unlisted = sorted(set(as_text[codes < 0]))
+        raise InputError(f"group values {unlisted} are not in order={labels}", column="group",
+                         n_rows=n_unlisted)
+    sizes = np.bincount(codes, minlength=len(labels))
+    empty = [lab for lab, size in zip(labels, sizes) if size == 0]
+    if empty:
+        raise InputError(f"group(s) {empty} have no patients; remove them from order or check "
+                         "the data", column="group")
+    return codes, labels
+
+
+# --------------------------------------------------------------------------------------------
+# Kaplan-Meier
+# --------------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class KMResult:
+    """Kaplan-Meier estimate of one group, as R's ``survfit`` computes it.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per distinct time (event or censoring), columns ``time, n_risk, n_event,
+        n_censor, surv, std_err, lower, upper``. ``std_err`` is Greenwood's standard error of
+        S(t) (R's ``summary(fit)$std.err``); ``lower``/``upper`` is the pointwise band.
+    conf_type : str
+        Transformation of the pointwise band: "log-log", "log" or "plain".
+    alpha : float
+        1 - confidence level.
+    n, events : int
+        Patients and events.
+    median, median_lower, median_upper : float
+        Median survival time and its confidence interval; NaN when not reached (R's ``NA``).
+    median_ci : str
+        How the median's interval was computed: "brookmeyer-crowley" or "symmetric".
+    """
+
+    table: pd.DataFrame
+    conf_type: str
+    alpha: float
+    n: int
+    events: int
+    median: float
+    median_lower: float
+    median_upper: float
+    median_ci: str
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One-row tidy summary: n, events, median and its confidence interval."""
+        return pd.DataFrame({"n": [self.n], "events": [self.events], "median": [self.median],
+                             "median_lower": [self.median_lower],
+                             "median_upper": [self.median_upper]})
+
+    def survival_at(self, times) -> pd.DataFrame:
+        """Survival at landmark times, as R's ``summary(fit, times = times)``.
+
+        Parameters
+        ----------
+        times : float or array-like
+            Landmark times, in the unit of the data.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``time, surv, std_err, lower, upper, n_risk``: the estimate (and its band) at
+            the last observed time <= t, and the number still at risk at t (time >= t).
+            Before the first observed time S = 1 with interval (1, 1). After the last observed
+            time the estimate is NaN (R leaves such times out) unless the curve has reached 0,
+            in which case it stays 0.
+        """
+        t = np.atleast_1d(np.asarray(times, dtype=np.float64)).ravel()
+        if not np.isfinite(t).all():
+            raise ValueError("landmark times must be finite")
+        tab = self.table
+        tab_time = tab["time"].to_numpy()
+        last_row = np.searchsorted(tab_time, t, side="right") - 1
+        before_first = last_row < 0
+        row = np.clip(last_row, 0, None)
+        out = {"time": t}
+        for col, at_start in (("surv", 1.0), ("std_err", 0.0), ("lower", 1.0), ("upper", 1.0)):
+            out[col] = np.where(before_first, at_start, tab[col].to_numpy()[row])
+        beyond_last = t > tab_time[-1]
+        if tab["surv"].iloc[-1] > 0:
+            for col in ("surv", "std_err", "lower", "upper"):
+                out[col] = np.where(beyond_last, np.nan, out[col])
+        next_row = np.searchsorted(tab_time, t, side="left")
+        n_risk = tab["n_risk"].to_numpy()
+        out["n_risk"] = np.where(beyond_last, 0, n_risk[np.clip(next_row, 0, len(tab) - 1)])
+        return pd.DataFrame(out, columns=LANDMARK_COLUMNS)
+
+
+def _counts_by_time(t: np.ndarray, e: np.ndarray) -> pd.DataFrame:
+    """Distinct times with number at risk, events and censorings (sorted by time)."""
+    times, index = np.unique(t, return_inverse=True)
+    n_leaving = np.bincount(index, minlength=times.size)
+    n_event = np.bincount(index[e == 1], minlength=times.size)
+    n_risk = t.size - np.concatenate(([0], np.cumsum(n_leaving)[:-1]))
+    return pd.DataFrame({"time": times, "n_risk": n_risk.astype(np.int64),
+                         "n_event": n_event.astype(np.int64),
+                         "n_censor": (n_leaving - n_event).astype(np.int64)})
+
+
+def _greenwood_log_variance(n_risk: np.ndarray, n_event: np.ndarray) -> np.ndarray:
+    """Cumulative Greenwood variance of log S(t): sum of d / (n (n - d)); infinite once S = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event).astype(np.float64)),
+                         0.0)
+    return np.cumsum(terms)
+
+
+def confidence_band(surv: np.ndarray, se_log: np.ndarray, conf_type: str,
+                    z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise confidence limits for S(t), with R's ``survfit_confint`` formulas.
+
+    Parameters
+    ----------
+    surv : ndarray
+        Survival estimates.
+    se_log : ndarray
+        Standard error of log S(t) (square root of the Greenwood sum).
+    conf_type : {"log-log", "log", "plain"}
+        "plain": S +/- z se(S), clipped to [0, 1]. "log": exp(log S +/- z se_log), upper clipped
+        at 1. "log-log": exp(-exp(log(-log S) -/+ z se_log / log S)) (lifelines' "exponential
+        Greenwood"), inside (0, 1) by construction.
+    z : float
+        Normal quantile (1.96 for 95%).
+
+    Returns
+    -------
+    lower, upper : ndarray
+        NaN where S = 0 (as R); (1, 1) where S = 1.
+    """
+    surv = np.asarray(surv, dtype=np.float64)
+    se_log = np.asarray(se_log, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if conf_type == "plain":
+            half_width = z * se_log * surv
+            lower = np.maximum(surv - half_width, 0.0)
+            upper = np.minimum(surv + half_width, 1.0)
+            # np.maximum propagates NaN (0 * inf at S = 0), as R's pmax does.
+        elif conf_type == "log":
+            positive = np.where(surv > 0, surv, np.nan)
+            lower = np.exp(np.log(positive) - z * se_log)
+            upper = np.minimum(np.exp(np.log(positive) + z * se_log), 1.0)
+        elif conf_type == "log-log":
+            inside = np.where((surv > 0) & (surv < 1), surv, np.nan)
+            shift = z * se_log / np.log(inside)
+            log_minus_log = np.log(-np.log(inside))
+            lower = np.exp(-np.exp(log_minus_log - shift))
+            upper = np.exp(-np.exp(log_minus_log + shift))
+            lower = np.where(surv == 1, 1.0, lower)
+            upper = np.where(surv == 1, 1.0, upper)
+        else:
+            raise ValueError(f"conf_type must be one of {CONF_TYPES}, not {conf_type!r}")
+    return lower, upper
+
+
+def first_time_at_or_below_half(curve: np.ndarray, times: np.ndarray) -> float:
+    """Time where ``curve`` first reaches 0.5, with R's rule (``survmean``'s ``minmin``).
+
+    The first time the curve is <= 0.5 (within R's tolerance sqrt(machine eps)); if the curve
+    equals 0.5 there and drops below later, the midpoint between that time and the time it drops.
+    NaN values are skipped; NaN if the curve never reaches 0.5.
+    """
+    curve = np.asarray(curve, dtype=np.float64)
+    times = np.asarray(times, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        reached = np.flatnonzero(curve < 0.5 + _R_TOLERANCE)  # NaN compares False: skipped
+    if reached.size == 0:
+        return float("nan")
+    first = reached[0]
+    if abs(curve[first] - 0.5) < _R_TOLERANCE:
+        later = reached[curve[reached] < curve[first]]
+        if later.size:
+            return float((times[first] + times[later[0]]) / 2)
+    return float(times[first])
+
+
+def collett_median_se(table: pd.DataFrame, median: float) -> float:
+    """Standard error of the median survival time (Collett's estimator).
+
+    SE(t50) = SE{S(t50)} / f(t50), with the density f estimated by the slope of the curve over
+    the window where it passes from 0.55 to 0.45:
+    f(t50) = {S(u) - S(l)} / (l - u), u = the last event time with S >= 0.55 (time 0, S = 1, if
+    none), l = the first event time with S <= 0.45. SE{S(t50)} is Greenwood's standard error of S
+    at the first time S <= 0.5. Collett D., *Modelling Survival Data in Medical Research*,
+    3rd ed., 2015, section 2.4 (equations 2.17-2.18), epsilon = 0.05.
+
+    Returns NaN when the median or ``l`` is not reached.
+    """
+    if np.isnan(median):
+        return float("nan")
+    events = table[table["n_event"] > 0]
+    times = np.concatenate(([0.0], events["time"].to_numpy()))
+    surv = np.concatenate(([1.0], events["surv"].to_numpy()))
+    std_err = np.concatenate(([0.0], events["std_err"].to_numpy()))
+    above = np.flatnonzero(surv >= 0.5 + _COLLETT_EPSILON - _R_TOLERANCE)
+    below = np.flatnonzero(surv <= 0.5 - _COLLETT_EPSILON + _R_TOLERANCE)
+    if below.size == 0:
+        return float("nan")
+    u, l = above[-1], below[0]
+    density = (surv[u] - surv[l]) / (times[l] - times[u])
+    at_median = np.flatnonzero(surv < 0.5 + _R_TOLERANCE)[0]
+    return float(std_err[at_median] / density)
+
+
+def _median_interval(table: pd.DataFrame, median: float, method: str,
+                     z: float) -> tuple[float, float]:
+    """Confidence interval of the median survival time (see :func:`kaplan_meier`)."""
+    if method == "brookmeyer-crowley":
+        times = table["time"].to_numpy()
+        # The lower band reaches 0.5 first: it gives the lower limit (R's print.survfit).
+        return (first_time_at_or_below_half(table["lower"].to_numpy(), times),
+                first_time_at_or_below_half(table["upper"].to_numpy(), times))
+    se = collett_median_se(table, median)
+    return median - z * se, median + z * se
+
+
+def kaplan_meier(time, event, *, conf_type: str = "log-log", alpha: float = 0.05,
+                 median_ci: str = "brookmeyer-crowley") -> KMResult:
+    """Kaplan-Meier estimate with Greenwood standard errors, as R's ``survfit``.
+
+    Parameters
+    ----------
+    time : array-like
+        Follow-up times (finite, >= 0).
+    event : array-like
+        1 (or True) for an event, 0 for a censored observation. An event and a censoring at the
+        same time: the censored patient counts as at risk at that time (R's convention).
+    conf_type : {"log-log", "log", "plain"}
+        Pointwise interval for S(t) (see :func:`confidence_band`). Default log-log.
+    alpha : float
+        1 - confidence level (0.05 for 95% intervals).
+    median_ci : {"brookmeyer-crowley", "symmetric"}
+        Interval for the median.
+        "brookmeyer-crowley" (default, R's ``print.survfit``): read off the pointwise band; the
+        lower limit is the first time the lower band is <= 0.5, the upper limit the first time
+        the upper band is <= 0.5 (with R's midpoint rule); NaN when not reached.
+        "symmetric": median +/- z SE(median), with Collett's SE (:func:`collett_median_se`).
+        This is the kind of interval SPSS's KM procedure prints; SPSS's own formula (its
+        Algorithms manual) was not available to check against, so agreement with SPSS output
+        is not verified. Not clipped at 0.
+
+    Returns
+    -------
+    KMResult
+    """
+    z = _check_options(conf_type, alpha, median_ci)
+    t, e = _as_time_event(time, event)
+    table = _counts_by_time(t, e)
+    n_risk = table["n_risk"].to_numpy()
+    n_event = table["n_event"].to_numpy()
+    surv = np.cumprod(1.0 - n_event / n_risk)
+    var_log = _greenwood_log_variance(n_risk, n_event)
+    se_log = np.sqrt(var_log)
+    with np.errstate(invalid="ignore"):
+        table["surv"] = surv
+        table["std_err"] = np.where(surv > 0, surv * se_log, np.nan)  # 0 * inf: R gives NaN
+    table["lower"], table["upper"] = confidence_band(surv, se_log, conf_type, z)
+    median = first_time_at_or_below_half(surv, table["time"].to_numpy())
+    median_lower, median_upper = _median_interval(table, median, median_ci, z)
+    return KMResult(table=table[KM_TABLE_COLUMNS], conf_type=conf_type, alpha=alpha,
+                    n=int(t.size), events=int(e.sum()), median=median,
+                    median_lower=float(median_lower), median_upper=float(median_upper),
+                    median_ci=median_ci)
+
+
+def km_by_group(time, event, group, *, order: Sequence | None = None,
+                **kwargs) -> dict[str, KMResult]:
+    """Kaplan-Meier estimate per group (R's ``survfit(Surv(time, event) ~ group)``).
+
+    Parameters
+    ----------
+    time, event : array-like
+        As for :func:`kaplan_meier`.
+    group : array-like
+        Group of each patient (no missing values).
+    order : sequence, optional
+        Groups in the order wanted (compared as strings); every group in the data must be
+        listed and every listed group must have patients. Default: the level order of a
+        categorical ``group``, else the sorted values.
+    **kwargs
+        Passed to :func:`kaplan_meier` (``conf_type``, ``alpha``, ``median_ci``).
+
+    Returns
+    -------
+    dict of str to KMResult
+        Keys are the group labels as strings, in ``order`` (or sorted).
+    """
+    t, e = _as_time_event(time, event)
+    codes, labels = _group_codes(group, order, t.size)
+    return {label: kaplan_meier(t[codes == i], e[codes == i], **kwargs)
+            for i, label in enumerate(labels)}
+
+
+def median_followup(time, event, *, conf_type: str = "log-log", alpha: float = 0.05) -> KMResult:
+    """Median follow-up by the reverse Kaplan-Meier method (Schemper and Smith, 1996).
+
+    The Kaplan-Meier estimate of the censoring distribution: censored observations are the
+    events and events are censorings, as R's ``survfit(Surv(time, 1 - event) ~ 1)``. Its
+    ``median`` is the median follow-up time.
+
+    Parameters
+    ----------
+    time, event : array-like
+        As for :func:`kaplan_meier` (``event`` is the event indicator, not reversed).
+    conf_type, alpha
+        As for :func:`kaplan_meier`.
+
+    Returns
+    -------
+    KMResult
+    """
+    t, e = _as_time_event(time, event)
+    return kaplan_meier(t, 1 - e, conf_type=conf_type, alpha=alpha)
+
+
+def at_risk_table(time, group, times, *, order: Sequence | None = None) -> pd.DataFrame:
+    """Number at risk (follow-up time >= t) per group at each of ``times``, as under a KM plot.
+
+    Parameters
+    ----------
+    time : array-like
+        Follow-up times.
+    group : array-like
+        Group of each patient.
+    times : array-like
+        Times at which to count.
+    order : sequence, optional
+        Group order (see :func:`km_by_group`).
+
+    Returns
+    -------
+    DataFrame
+        One row per group (index named "group"), one column per time, integer counts.
+    """
+    t = np.asarray(time, dtype=np.float64).ravel()
+    if t.size == 0:
+        raise InputError("no patients: time is empty")
+    if not np.isfinite(t).all():
+        raise InputError("survival times must be finite numbers", column="time",
+                         n_rows=int((~np.isfinite(t)).sum()))
+    at = np.atleast_1d(np.asarray(times, dtype=np.float64)).ravel()
+    codes, labels = _group_codes(group, order, t.size)
+    order_by_group_then_time = np.lexsort((t, codes))
+    sorted_t, sorted_codes = t[order_by_group_then_time], codes[order_by_group_then_time]
+    starts = np.searchsorted(sorted_codes, np.arange(len(labels)), side="left")
+    ends = np.searchsorted(sorted_codes, np.arange(len(labels)), side="right")
+    counts = np.empty((len(labels), at.size), dtype=np.int64)
+    for i, (start, end) in enumerate(zip(starts, ends)):
+        counts[i] = end - start - np.searchsorted(sorted_t[start:end], at, side="left")
+    table = pd.DataFrame(counts, index=pd.Index(labels, name="group"), columns=list(at))
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# Log-rank test
+# --------------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class LogrankResult:
+    """Log-rank test of k groups, as R's ``survdiff``.
+
+    Attributes
+    ----------
+    chisq : float
+        Chi-square statistic.
+    df : int
+        Degrees of freedom: groups with a positive expected count, minus 1.
+    p : float
+        Upper tail of chi-square(df) at ``chisq``.
+    summary : DataFrame
+        One row per group: ``group, n, observed, expected``.
+    variance : ndarray
+        k x k variance matrix of observed - expected.
+    """
+
+    chisq: float
+    df: int
+    p: float
+    summary: pd.DataFrame
+    variance: np.ndarray
+
+
+def _counts_by_time_and_group(t: np.ndarray, e: np.ndarray, codes: np.ndarray,
+                              k: int) -> tuple[np.ndarray, np.ndarray]:
+    """At-risk and event counts, one row per distinct event time, one column per group."""
+    times, index = np.unique(t, return_inverse=True)
+    cell = index * k + codes
+    leaving = np.bincount(cell, minlength=times.size * k).reshape(times.size, k)
+    deaths = np.bincount(cell[e == 1], minlength=times.size * k).reshape(times.size, k)
+    at_risk = np.cumsum(leaving[::-1], axis=0)[::-1]  # time >= t
+    has_event = deaths.sum(axis=1) > 0
+    return at_risk[has_event].astype(np.float64), deaths[has_event].astype(np.float64)
+
+
+def logrank_test(time, event, group, *, order: Sequence | None = None) -> LogrankResult:
+    """Log-rank test that k survival curves are equal (R's ``survdiff(Surv(time, event) ~ g)``).
+
+    Parameters
+    ----------
+    time, event : array-like
+        As for :func:`kaplan_meier`.
+    group : array-like
+        Group of each patient; at least two groups.
+    order : sequence, optional
+        Group order for the summary (see :func:`km_by_group`); does not change the statistic.
+
+    Returns
+    -------
+    LogrankResult
+
+    Notes
+    -----
+    With n_j at risk and d_j events at event time j, and p_gj = n_gj / n_j the share of group g:
+    E_g = sum_j d_j p_gj and V = sum_j d_j (n_j - d_j) / (n_j - 1) [diag(p_j) - p_j p_j'].
+    The statistic is (O - E)' V^- (O - E) over the groups with E_g > 0, the first of them
+    dropped (as R); V^- is the inverse of that (k-1) x (k-1) block, or its Moore-Penrose
+    generalised inverse if it is singular.
+    """
+    t, e = _as_time_event(time, event)
+    codes, labels = _group_codes(group, order, t.size)
+    k = len(labels)
+    if k < 2:
+        raise InputError(f"the log-rank test needs at least two groups, found {labels}",
+                         column="group")
+    at_risk, deaths = _counts_by_time_and_group(t, e, codes, k)
+    total_risk = at_risk.sum(axis=1)
+    total_deaths = deaths.sum(axis=1)
+    share = at_risk / total_risk[:, None]
+    observed = deaths.sum(axis=0)
+    expected = (total_deaths[:, None] * share).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.where(total_risk > 1,
+                          total_deaths * (total_risk - total_deaths) / (total_risk - 1), 0.0)
+    variance = np.diag((weight[:, None] * share).sum(axis=0)) - (share * weight[:, None]).T @ share
+    chisq, df = _logrank_statistic(observed, expected, variance)
+    summary = pd.DataFrame({"group": labels, "n": np.bincount(codes, minlength=k),
+                            "observed": observed, "expected": expected})
+    if df < 1:
+        warnings.warn("log-rank test undefined: fewer than two groups have expected events",
+                      StatisticalWarning, stacklevel=2)
+        p = float("nan")
+    else:
+        p = float(stats.chi2.sf(chisq, df))
+    return LogrankResult(chisq=chisq, df=df, p=p, summary=summary, variance=variance)
+
+
+def _logrank_statistic(observed: np.ndarray, expected: np.ndarray,
+                       variance: np.ndarray) -> tuple[float, int]:
+    """Quadratic form of O - E over groups with expected > 0, first one dropped (R's survdiff)."""
+    used = np.flatnonzero(expected > 0)
+    df = int(used.size) - 1
+    if df < 1:
+        return 0.0, df
+    keep = used[1:]
+    diff = (observed - expected)[keep]
+    block = variance[np.ix_(keep, keep)]
+    try:
+        solved = np.linalg.solve(block, diff)
+    except np.linalg.LinAlgError:
+        solved = np.linalg.pinv(block, hermitian=True) @ diff
+    return float(diff @ solved), df
