@@ -302,7 +302,7 @@ def run_matching(study: Study, df: pd.DataFrame) -> MatchingResult:
     if len(bad):
         names = ", ".join(f"{r.label}{' ' + str(r.level) if r.level else ''}" for r in bad.itertuples())
         notes.append(f"Residual imbalance after matching (|SMD| > 0.1): {names}.")
-    return MatchingResult(matched, res.summary, balance, ps, treat, res.pair_id > 0, notes)
+    return MatchingResult(matched, res.summary.reset_index(), balance, ps, treat, res.pair_id > 0, notes)
 
 
 @dataclass

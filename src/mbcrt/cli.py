@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="a study file of your own (YAML); repeat for several")
     run.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
                      help="override a study-file value for this run, e.g. matching.caliper=0.1")
+    run.add_argument("--out", metavar="DIR", default=None,
+                     help="write tables/, figures/, build/ and reports/ under DIR instead of the project")
     sub.add_parser("list", help="list the bundled studies")
     return p
 
@@ -51,14 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     files = files or list(bundled.values())
     t0 = time.perf_counter()
     try:
-        pipeline.run_many(files, args.overrides, progress=lambda m: print(m, flush=True))
+        root = paths.resolve(args.out, Path.cwd()) if args.out else None
+        pipeline.run_many(files, args.overrides, progress=lambda m: print(m, flush=True), root=root)
     except InputError as exc:
         print(f"mbcrt: input error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except pipeline.StepFailed as exc:
         kind = "input error" if exc.is_input_error else "step failed"
         print(f"mbcrt: {kind}: {exc}", file=sys.stderr)
-        print(f"mbcrt: the failed notebook is kept in reports/{exc.study}/failed/; earlier results are unchanged.",
+        print(f"mbcrt: the failed notebook's HTML is in reports/{exc.study}/failed/; earlier results are unchanged.",
               file=sys.stderr)
         return EXIT_INPUT if exc.is_input_error else EXIT_FAILURE
     except KeyboardInterrupt:

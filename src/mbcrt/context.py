@@ -83,15 +83,16 @@ class StepContext:
 
     # ---- outputs ------------------------------------------------------------------------------
     def save_table(self, df: pd.DataFrame, name: str, *, caption: str | None = None, show: bool = True,
-                   show_columns: list[str] | None = None, digits: int = 3) -> Path:
-        """Write ``tables/<study>/<name>.csv`` and show it (rounded) under ``caption``."""
+                   show_columns: list[str] | None = None, digits: int = 3) -> None:
+        """Write ``tables/<study>/<name>.csv`` and show it (rounded) under ``caption``.
+
+        Returns nothing on purpose: a returned path would be echoed into the report."""
         path = self.paths.table(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(path, index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
         if show:
             self.show_table(df if show_columns is None else df[show_columns], caption=caption or self.paper_name(name),
                             digits=digits)
-        return path
 
     def show_table(self, df: pd.DataFrame, *, caption: str | None = None, digits: int = 3) -> None:
         """Show a table as plain static HTML (no styling ids, numbers rounded for reading)."""
@@ -103,7 +104,7 @@ class StepContext:
         cap = f"<p class='mbcrt-caption'><b>{html.escape(caption)}</b></p>" if caption else ""
         _html(cap + body)
 
-    def save_figure(self, fig, name: str, *, caption: str | None = None, show: bool = True) -> Path:
+    def save_figure(self, fig, name: str, *, caption: str | None = None, show: bool = True) -> None:
         """Write ``figures/<study>/<name>.png`` (300 dpi) and ``.svg``; show the SVG under ``caption``."""
         from mbcrt.plots.style import save_figure
 
@@ -117,7 +118,6 @@ class StepContext:
             if cap:
                 _html(f"<p class='mbcrt-caption'><b>{html.escape(cap)}</b></p>")
             _display(SVG(filename=str(svg)))
-        return svg
 
     def paper_name(self, artifact: str) -> str | None:
         """The paper's name for an output (``paper_names`` in the study file), e.g. "Figure 1A"."""
@@ -152,7 +152,9 @@ class StepContext:
 
 def format_number(value: float, digits: int = 3) -> str:
     """Round for display: p-values and small numbers keep ``digits`` significant figures."""
-    if value == 0 or abs(value) >= 1:
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{value:.0f}"
+    if abs(value) >= 1:
         return f"{value:.{max(digits - 1, 1)}f}" if abs(value) < 1000 else f"{value:.0f}"
     if abs(value) < 0.0001:
         return f"{value:.1e}"
