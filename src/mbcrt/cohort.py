@@ -170,6 +170,15 @@ class CohortResult:
     attrition: pd.DataFrame
     arms: pd.DataFrame | None
 
+    @property
+    def exclusions(self) -> pd.DataFrame:
+        """The attrition rows of the criteria only (without "Records assessed" and the final row);
+        one row "No exclusion criteria" when the study has none, so a flow diagram still has a step."""
+        rows = self.attrition.iloc[1:-1].reset_index(drop=True)
+        if rows.empty:
+            rows = self.attrition.iloc[-1:].assign(criterion="No exclusion criteria").reset_index(drop=True)
+        return rows
+
 
 def build_cohort(study: Study, df: pd.DataFrame | None = None) -> CohortResult:
     """Load (unless given), validate, derive and filter the study's data.

@@ -80,6 +80,15 @@ def execute_step(study: Study, step: str, notebook: str, staging: Path, override
     except pm.PapermillExecutionError as exc:
         report.render_notebook(out_nb, study)
         raise StepFailed(study.name, notebook, _failed_cell(out_nb), exc.ename, exc.evalue) from None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a dead kernel, a full disk: still one clear message
+        try:
+            report.render_notebook(out_nb, study)
+        except Exception:  # noqa: BLE001 - nothing readable to keep; the message below says what failed
+            pass
+        raise StepFailed(study.name, notebook, None, type(exc).__name__, str(exc).splitlines()[0] if str(exc)
+                         else "") from None
     report.render_notebook(out_nb, study)
     return out_nb
 
