@@ -50,9 +50,9 @@ def _export(folder):
         "patient_id": [f"PT{i:05d}" for i in g["id"]],
         "hormone_therapy": np.where(g["horTh"] == "yes", "Y", "N"),
         "age": g["age"], "menopause": g["menostat"], "size_mm": g["tsize"], "grade": g["tgrade"],
-        "nodes": g["pnodes"], "surgery_date": start.strftime("%Y-%m-%d"),
-        "relapse_date": np.where(g["cens"] == 1, end.strftime("%Y-%m-%d"), ""),
-        "last_contact": end.strftime("%Y-%m-%d"),
+        "nodes": g["pnodes"], "surgery_date": start.dt.strftime("%Y-%m-%d"),
+        "relapse_date": np.where(g["cens"] == 1, end.dt.strftime("%Y-%m-%d"), ""),
+        "last_contact": end.dt.strftime("%Y-%m-%d"),
     })
     df.to_csv(folder / "export.csv", index=False)
     (folder / "study.yaml").write_text(STUDY)

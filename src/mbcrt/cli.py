@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 a step failed (a bug or the environment); 2 bad command
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,8 +28,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a study-file value for this run, e.g. matching.caliper=0.1")
     run.add_argument("--out", metavar="DIR", default=None,
                      help="write tables/, figures/, build/ and reports/ under DIR instead of the project")
+    run.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N",
+                     help="studies run at once (default: up to 2)")
     sub.add_parser("list", help="list the bundled studies")
     return p
+
+
+def _progress(message: str) -> None:
+    print(message, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         root = paths.resolve(args.out, Path.cwd()) if args.out else None
-        pipeline.run_many(files, args.overrides, progress=lambda m: print(m, flush=True), root=root)
+        pipeline.run_many(files, args.overrides, progress=_progress, root=root,
+                          jobs=max(1, args.jobs))
     except InputError as exc:
         print(f"mbcrt: input error: {exc}", file=sys.stderr)
         return EXIT_INPUT

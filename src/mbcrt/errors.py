@@ -43,6 +43,13 @@ class InputError(ValueError):
         prefix = f"[{', '.join(where)}] " if where else ""
         super().__init__(prefix + message)
 
+    def __reduce__(self):  # picklable across processes (studies may run in parallel)
+        return (_rebuild_input_error, (self.rule, self.file, self.column, self.n_rows))
+
+
+def _rebuild_input_error(message, file, column, n_rows):
+    return InputError(message, file=file, column=column, n_rows=n_rows)
+
 
 class StatisticalWarning(UserWarning):
     """A result is computed but a reader should be told it is fragile (few events, imbalance, ...)."""

@@ -37,6 +37,9 @@ class StepFailed(RuntimeError):
         where = f"cell In [{cell}]" if cell is not None else "kernel startup"
         super().__init__(f"study '{study}', notebook {notebook}, {where}: {ename}: {evalue}")
 
+    def __reduce__(self):  # picklable, so a study run in another process can report its failure
+        return (StepFailed, (self.study, self.notebook, self.cell, self.ename, self.evalue))
+
     @property
     def is_input_error(self) -> bool:
         return self.ename == "InputError"
@@ -180,10 +183,33 @@ def bundled_studies() -> list[Path]:
 
 
 def run_many(study_files: list[Path], overrides: list[str] | None = None, *, progress=print,
-             root: Path | None = None) -> list[StudyRun]:
-    """Run several studies one after the other, then write ``reports/index.html``."""
-    runs = [run_study(f, overrides, progress=progress, root=root) for f in study_files]
+             root: Path | None = None, jobs: int = 1) -> list[StudyRun]:
+    """Run several studies, ``jobs`` at a time (independent studies share nothing), then write the index.
+
+    Every study is run even when one fails; the first failure is raised after the index is written,
+    so the studies that succeeded are listed.
+    """
+    files = list(study_files)
+    runs, failures = [], []
+    if jobs > 1 and len(files) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(files))) as pool:
+            futures = [pool.submit(run_study, f, overrides, progress=progress, root=root) for f in files]
+            for fut in futures:
+                try:
+                    runs.append(fut.result())
+                except (StepFailed, InputError) as exc:
+                    failures.append(exc)
+    else:
+        for f in files:
+            try:
+                runs.append(run_study(f, overrides, progress=progress, root=root))
+            except (StepFailed, InputError) as exc:
+                failures.append(exc)
     report.write_index(root)
+    if failures:
+        raise failures[0]
     return runs
 
 

@@ -60,6 +60,11 @@ def render_notebook(nb_path: Path, study: Study) -> tuple[Path, Path]:
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(nb_path, as_version=4)
+    papermill_tags = {"injected-parameters", "papermill-error-cell-tag"}
+    for i, cell in enumerate(nb.cells):
+        if papermill_tags & set(cell.get("metadata", {}).get("tags", [])):
+            cell["id"] = f"papermill-{i:02d}"  # papermill gives its cells random ids
+
     step = nb_path.stem
     nb.metadata["title"] = f"{study.title}: {step}"
     nav = (f"<div class='mbcrt-nav'><a href='../index.html'>All studies</a> &middot; "
