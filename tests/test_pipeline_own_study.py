@@ -44,7 +44,7 @@ steps: [cohort, baseline, matching, survival, cox, subgroups]
 def _export(folder):
     """GBSG2 re-exported with string ids and calendar dates (start dates spread over 1984-1989)."""
     g = pd.read_csv(paths.PUBLIC_DIR / "gbsg2.csv")
-    start = pd.Timestamp("1984-07-01") + pd.to_timedelta((np.arange(len(g)) * 37) % 1800, unit="D")
+    start = pd.Series(pd.Timestamp("1984-07-01") + pd.to_timedelta((np.arange(len(g)) * 37) % 1800, unit="D"))
     end = start + pd.to_timedelta(g["time"], unit="D")
     df = pd.DataFrame({
         "patient_id": [f"PT{i:05d}" for i in g["id"]],

@@ -25,6 +25,11 @@ from mbcrt.study import Study, load_study
 CSV_FLOAT_FORMAT = "%.10g"
 
 
+def _read(path: Path) -> pd.DataFrame:
+    """Read a table this package wrote: only an empty field is missing ("None", "NA" are labels)."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
+
+
 def _display(obj) -> None:
     try:
         from IPython.display import display
@@ -62,12 +67,12 @@ class StepContext:
     # ---- inputs -------------------------------------------------------------------------------
     def cohort(self) -> pd.DataFrame:
         """The analysis cohort written by the cohort step."""
-        return pd.read_csv(self.paths.build / "cohort.csv", low_memory=False)
+        return _read(self.paths.build / "cohort.csv")
 
     def matched(self) -> pd.DataFrame | None:
         """The matched cohort (with ``pair_id`` and ``ps``), or None when the study does not match."""
         p = self.paths.build / "matched.csv"
-        return pd.read_csv(p, low_memory=False) if p.exists() else None
+        return _read(p) if p.exists() else None
 
     def cohorts(self) -> dict[str, pd.DataFrame]:
         """``{"all": cohort}`` plus ``"matched"`` when a matched cohort exists."""
@@ -79,7 +84,7 @@ class StepContext:
 
     def table(self, name: str) -> pd.DataFrame:
         """A table an earlier step wrote."""
-        return pd.read_csv(self.paths.table(name), keep_default_na=True)
+        return _read(self.paths.table(name))
 
     # ---- outputs ------------------------------------------------------------------------------
     def save_table(self, df: pd.DataFrame, name: str, *, caption: str | None = None, show: bool = True,
