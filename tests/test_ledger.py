@@ -24,7 +24,8 @@ def test_locate_finds_one_value_and_distinguishes_missing_from_absent(tables):
     assert locate("km[cohort=all, group=RT].median", tables) == 51.2
     assert math.isnan(locate("km[cohort=matched, group=RT].median", tables))   # row there, value missing
     assert locate("km[cohort=none].median", tables) is None                   # no such row
-    assert locate("km[cohort=all].median", tables) is None                    # ambiguous: two values
+    assert locate("km[cohort=all].median", tables) is None                    # ambiguous: two rows
+    assert locate("km[group=RT].median", tables) is None                      # ambiguous, even if one is blank
     assert locate("nope[cohort=all].median", tables) is None                  # no such table
 
 

@@ -42,9 +42,18 @@ def group_column(study: Study) -> tuple[str | None, list[str] | None]:
     return None, None
 
 
+def ci_label(study: Study) -> str:
+    """"95% CI" (or whatever level ``survival.alpha`` sets)."""
+    return f"{100 * (1 - study.survival['alpha']):g}% CI"
+
+
 def km_survival_kwargs(study: Study) -> dict:
     s = study.survival
     return {"conf_type": s["conf_type"], "alpha": s["alpha"], "median_ci": s["median_ci"]}
+
+
+LANDMARK_COLUMNS = ["endpoint", "cohort", "group", "time", "surv", "lower", "upper", "n_risk"]
+LOGRANK_COLUMNS = ["endpoint", "cohort", "chisq", "df", "p"]
 
 
 @dataclass
@@ -66,6 +75,8 @@ def km_analysis(study: Study, df: pd.DataFrame, endpoint: Endpoint, cohort: str,
     more groups with patients.
     """
     kw = km_survival_kwargs(study)
+    if by is not None:
+        df = df[df[by].notna()]  # a patient without a group value is in no group's curve
     t = df[endpoint.time].to_numpy(dtype=float)
     e = df[endpoint.event].to_numpy(dtype=int)
     curves = {}
@@ -87,7 +98,7 @@ def km_analysis(study: Study, df: pd.DataFrame, endpoint: Endpoint, cohort: str,
             for r in lm.itertuples(index=False):
                 marks.append({"endpoint": endpoint.name, "cohort": cohort, "group": group, "time": r.time,
                               "surv": r.surv, "lower": r.lower, "upper": r.upper, "n_risk": r.n_risk})
-    lr = pd.DataFrame(columns=["endpoint", "cohort", "chisq", "df", "p"])
+    lr = pd.DataFrame(columns=LOGRANK_COLUMNS)
     if len(curves) >= 2:
         keep = df[by].astype(str).isin(list(curves)).to_numpy()
         res = survival.logrank_test(t[keep], e[keep], df[by].astype(str).to_numpy()[keep])
@@ -99,7 +110,7 @@ def km_analysis(study: Study, df: pd.DataFrame, endpoint: Endpoint, cohort: str,
         at_risk = survival.at_risk_table(t, df[by].astype(str).to_numpy(), times, order=list(curves))
     else:
         at_risk = survival.at_risk_table(t, np.full(len(t), "All"), times, order=["All"])
-    return KMAnalysis(shown, pd.DataFrame(rows), pd.DataFrame(marks), lr, at_risk)
+    return KMAnalysis(shown, pd.DataFrame(rows), pd.DataFrame(marks, columns=LANDMARK_COLUMNS), lr, at_risk)
 
 
 def default_ticks(t: np.ndarray, n: int = 6) -> list[float]:
@@ -153,21 +164,21 @@ def cox_models(study: Study, df: pd.DataFrame, cohort: str) -> tuple[pd.DataFram
     univariable, multivariable, ph_test : DataFrame
     """
     covs = cox_covariates(study)
-    ties = study.cox["ties"]
+    ties, alpha = study.cox["ties"], study.survival["alpha"]
     t, e = df["_time"].to_numpy(float), df["_event"].to_numpy(int)
     terms = (["_treat"] if study.two_arm else []) + covs
     uni, ph_parts = [], []
     for var in terms:
         X = df[["_treat"]].astype(float) if var == "_treat" else \
             design_matrix(df, [var], study.categorical, study.levels)
-        fit = cox.fit_cox(X, t, e, ties=ties)
+        fit = cox.fit_cox(X, t, e, ties=ties, alpha=alpha)
         uni.append(_cox_rows(study, fit, covs, cohort))
         if var == "_treat":
             ph_parts.append(cox.cox_zph(fit).reset_index(names="term").assign(model="univariable"))
     Xm = design_matrix(df, covs, study.categorical, study.levels)
     if study.two_arm:
         Xm.insert(0, "_treat", df["_treat"].astype(float).to_numpy())
-    multi = cox.fit_cox(Xm, t, e, ties=ties)
+    multi = cox.fit_cox(Xm, t, e, ties=ties, alpha=alpha)
     ph_parts.append(cox.cox_zph(multi).reset_index(names="term").assign(model="multivariable"))
     ph = pd.concat(ph_parts, ignore_index=True)
     ph.insert(0, "cohort", cohort)
@@ -180,11 +191,11 @@ def matched_treatment_models(study: Study, matched: pd.DataFrame) -> pd.DataFram
     """Treatment HR after matching: naive, robust SE clustered on the pair, and pair-stratified."""
     t, e = matched["_time"].to_numpy(float), matched["_event"].to_numpy(int)
     X = matched[["_treat"]].astype(float)
-    ties = study.cox["ties"]
+    kw = {"ties": study.cox["ties"], "alpha": study.survival["alpha"]}
     fits = {
-        "naive": cox.fit_cox(X, t, e, ties=ties),
-        "cluster_robust": cox.fit_cox(X, t, e, ties=ties, cluster=matched["pair_id"].to_numpy()),
-        "pair_stratified": cox.fit_cox(X, t, e, ties=ties, strata=matched["pair_id"].to_numpy()),
+        "naive": cox.fit_cox(X, t, e, **kw),
+        "cluster_robust": cox.fit_cox(X, t, e, cluster=matched["pair_id"].to_numpy(), **kw),
+        "pair_stratified": cox.fit_cox(X, t, e, strata=matched["pair_id"].to_numpy(), **kw),
     }
     rows = []
     for model, fit in fits.items():
@@ -196,10 +207,13 @@ def matched_treatment_models(study: Study, matched: pd.DataFrame) -> pd.DataFram
 
 
 def format_p(p: float) -> str:
-    """A p-value as a clinician reads it: "p < 0.0001" below that, else three decimals."""
+    """A p-value as a clinician reads it on a figure: "p < 0.0001", "p = 0.0496", "p = 0.21"."""
+    from mbcrt.context import format_p as plain
+
     if p is None or np.isnan(p):
         return "p not estimable"
-    return "p < 0.0001" if p < 0.0001 else f"p = {p:.4f}" if p < 0.001 else f"p = {p:.3f}"
+    text = plain(p)
+    return "p < 0.0001" if text.startswith("<") else f"p = {text}"
 
 
 def subgroup_analysis(study: Study, df: pd.DataFrame, cohort: str,
@@ -224,6 +238,9 @@ def subgroup_analysis(study: Study, df: pd.DataFrame, cohort: str,
     extra, panels = [], []
     for r in hrs.itertuples(index=False):
         sub = df[df[r.variable].astype(str) == str(r.level)]
+        if sub.empty:
+            extra.append({"median_treated": np.nan, "median_control": np.nan, "logrank_p": np.nan})
+            continue
         km = km_analysis(study, sub, ep, cohort, by="_arm", order=study.arms,
                          at_risk_times=default_ticks(df[ep.time].to_numpy(float)))
         med = dict(zip(km.summary["group"], km.summary["median"]))
@@ -234,7 +251,7 @@ def subgroup_analysis(study: Study, df: pd.DataFrame, cohort: str,
                        "at_risk": km.at_risk, "annotation": f"Log-rank {format_p(p)}"})
     table = pd.concat([hrs.reset_index(drop=True), pd.DataFrame(extra)], axis=1)
     table.insert(0, "cohort", cohort)
-    cols = ["cohort", "variable", "level", "n", "events", "n_treated", "n_control", "median_treated",
+    cols = ["cohort", "variable", "label", "level", "n", "events", "n_treated", "n_control", "median_treated",
             "median_control", "logrank_p", "hr", "lower", "upper", "p", "interaction_p", "note"]
     return table[[c for c in cols if c in table.columns]], panels
 
@@ -247,7 +264,6 @@ def cohort_overview(study: Study, df: pd.DataFrame) -> pd.DataFrame:
     rows = [("All", df)] + ([(g, df[df[by] == g]) for g in order] if by else [])
     ep = endpoints(study)[0]
     return pd.DataFrame([{"group": g, "patients": len(d), "events": int(d["_event"].sum()),
-                          "median_time": float(d["_time"].median()) if len(d) else np.nan,
                           "endpoint": ep.label} for g, d in rows])
 
 
@@ -387,10 +403,11 @@ def cox_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> CoxStep:
     ph_all = pd.concat(ph, ignore_index=True)
     viol = ph_all[(ph_all["term"] != "GLOBAL") & (ph_all["p"] < 0.05)]
     for r in viol.itertuples():
-        notes.append(f"Proportional hazards may not hold for {r.term} ({r.cohort} cohort, p = {r.p:.3g}).")
+        notes.append(f"Proportional hazards may not hold for {r.term} ({r.model} model, {r.cohort} cohort, "
+                     f"Schoenfeld test p = {r.p:.3g}): read its hazard ratio as an average over follow-up.")
     uni_df, multi_df = pd.concat(uni, ignore_index=True), pd.concat(multi, ignore_index=True)
     paper = paper_cox_table(uni_df, multi_df)
-    methods = (f"Methods: Cox proportional hazards, {study.cox['ties'].capitalize()} ties, Wald 95% CI and p; "
+    methods = (f"Methods: Cox proportional hazards, {study.cox['ties'].capitalize()} ties, Wald {ci_label(study)} and p; "
                f"proportional hazards tested on scaled Schoenfeld residuals (Kaplan-Meier time transform).")
     return CoxStep(uni_df, multi_df, ph_all, matched, paper, notes, methods)
 
@@ -421,6 +438,8 @@ def subgroup_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> SubgroupSte
     from mbcrt.plots.km import km_panels
 
     tables, figures, captions, notes = [], {}, {}, []
+    if not study.subgroups:
+        return SubgroupStep(pd.DataFrame(), {}, {}, ["The study file lists no subgroup variables."])
     for cohort, df in cohorts.items():
         table, panels = subgroup_analysis(study, df, cohort)
         tables.append(table)
@@ -431,15 +450,18 @@ def subgroup_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> SubgroupSte
         rows = table.assign(
             label=[str(lv) for lv in table["level"]],
             group=[f"{study.label(v)} (interaction {format_p(p)})" for v, p in zip(table.variable, table.interaction_p)],
-            **{"HR (95% CI)": [f"{h:.2f} ({lo:.2f}-{hi:.2f})" if pd.notna(h) else "not estimable"
+            **{f"HR ({ci_label(study)})": [f"{h:.2f} ({lo:.2f}-{hi:.2f})" if pd.notna(h) else "not estimable"
                                for h, lo, hi in zip(table.hr, table.lower, table.upper)], "n": table["n"]})
         name = f"forest_{cohort}"
-        figures[name] = forest_plot(rows, group="group", right_text=["n", "HR (95% CI)"],
+        figures[name] = forest_plot(rows, group="group", right_text=["n", f"HR ({ci_label(study)})"],
+                                    xlabel=f"Hazard ratio ({ci_label(study)})",
                                     favours=(f"Favours {study.arm_labels['treated']}",
                                              f"Favours {study.arm_labels['control']}"))
         captions[name] = " ".join(filter(None, [study.paper_names.get(name),
                                                 f"Treatment hazard ratio by subgroup {where}"]))
         name = f"subgroup_km_{cohort}"
+        if not panels:
+            continue
         figures[name] = km_panels(panels, xlabel=f"Time ({study.time_unit})")
         captions[name] = " ".join(filter(None, [study.paper_names.get(name),
                                                 f"Kaplan-Meier curves by treatment within subgroups {where}"]))

@@ -59,23 +59,27 @@ def main(argv: list[str] | None = None) -> int:
     files += [paths.resolve(c, Path.cwd()) for c in args.config]
     files = files or list(bundled.values())
     t0 = time.perf_counter()
+    root = paths.resolve(args.out, Path.cwd()) if args.out else paths.PROJECT_ROOT
     try:
-        root = paths.resolve(args.out, Path.cwd()) if args.out else None
-        pipeline.run_many(files, args.overrides, progress=_progress, root=root,
-                          jobs=max(1, args.jobs))
+        pipeline.run_many(files, args.overrides, progress=_progress, root=root, jobs=max(1, args.jobs))
     except InputError as exc:
         print(f"mbcrt: input error: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    except pipeline.StepFailed as exc:
-        kind = "input error" if exc.is_input_error else "step failed"
-        print(f"mbcrt: {kind}: {exc}", file=sys.stderr)
-        print(f"mbcrt: the failed notebook's HTML is in reports/{exc.study}/failed/; earlier results are unchanged.",
-              file=sys.stderr)
-        return EXIT_INPUT if exc.is_input_error else EXIT_FAILURE
+    except pipeline.RunFailed as exc:
+        for failure in exc.failures:
+            input_error = isinstance(failure, InputError) or failure.is_input_error
+            print(f"mbcrt: {'input error' if input_error else 'step failed'}: {failure}", file=sys.stderr)
+            if isinstance(failure, pipeline.StepFailed):
+                failed = root / "reports" / failure.study / "failed"
+                print(f"mbcrt: the failed notebook's HTML is in {failed}; earlier results of "
+                      f"'{failure.study}' are unchanged.", file=sys.stderr)
+        return EXIT_INPUT if exc.input_errors_only else EXIT_FAILURE
     except KeyboardInterrupt:
         print("mbcrt: interrupted; earlier results are unchanged.", file=sys.stderr)
         return 130
-    print(f"mbcrt: done in {time.perf_counter() - t0:.1f} s; open reports/index.html", flush=True)
+    index = root / "reports" / "index.html"
+    shown = index.relative_to(paths.PROJECT_ROOT) if index.is_relative_to(paths.PROJECT_ROOT) else index
+    print(f"mbcrt: done in {time.perf_counter() - t0:.1f} s; open {shown}", flush=True)
     return EXIT_OK
 
 

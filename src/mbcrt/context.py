@@ -70,9 +70,10 @@ class StepContext:
         return _read(self.paths.build / "cohort.csv")
 
     def matched(self) -> pd.DataFrame | None:
-        """The matched cohort (with ``pair_id`` and ``ps``), or None when the study does not match."""
+        """The matched cohort (with ``pair_id`` and ``ps``), or None when the study does not match
+        (a matched cohort left by an earlier run with other steps is ignored)."""
         p = self.paths.build / "matched.csv"
-        return _read(p) if p.exists() else None
+        return _read(p) if "matching" in self.study.steps and p.exists() else None
 
     def cohorts(self) -> dict[str, pd.DataFrame]:
         """``{"all": cohort}`` plus ``"matched"`` when a matched cohort exists."""
@@ -104,7 +105,8 @@ class StepContext:
         shown = df.copy()
         for col in shown.columns:
             if pd.api.types.is_float_dtype(shown[col]):
-                shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else format_number(v, digits))
+                fmt = format_p if _is_p_column(col) else lambda v: format_number(v, digits)
+                shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else fmt(v))
         body = shown.to_html(index=False, border=0, classes="mbcrt-table", na_rep="", escape=True)
         cap = f"<p class='mbcrt-caption'><b>{html.escape(caption)}</b></p>" if caption else ""
         _html(cap + body)
@@ -153,6 +155,20 @@ class StepContext:
             note = s.synthetic_note or ("These results come from a synthetic cohort generated to match the "
                                         "published summaries. They are not patient data.")
             _html("<div class='mbcrt-synthetic'><b>SYNTHETIC DATA.</b> " + html.escape(note) + "</div>")
+
+
+def _is_p_column(name) -> bool:
+    name = str(name).lower()
+    return name == "p" or name.endswith(("_p", " p")) or name.startswith("p_")
+
+
+def format_p(p: float) -> str:
+    """A p-value for reading: "<0.0001"; else 3 decimals (4 below 0.001, or where 3 would round onto 0.05)."""
+    if p < 0.0001:
+        return "<0.0001"
+    if p < 0.001 or (p < 0.05 and round(p, 3) >= 0.05):
+        return f"{p:.4f}"
+    return f"{p:.3f}"
 
 
 def format_number(value: float, digits: int = 3) -> str:

@@ -72,14 +72,12 @@ def locate(locator: str, tables_dir: Path, cache: dict | None = None) -> float |
     mask = pd.Series(True, index=df.index)
     for key, val in filters.items():
         mask &= df[key].str.strip() == val
-    if not mask.any():
-        return None
-    values = {v for v in df.loc[mask, column] if v != ""}
-    if not values:
-        return math.nan  # the row is there, the value is missing (e.g. a median not reached)
+    values = df.loc[mask, column].tolist()
     if len(values) != 1:
-        return None
-    value = values.pop()
+        return None  # no row, or an ambiguous locator: never guess which row was meant
+    value = values[0]
+    if value == "":
+        return math.nan  # the row is there, the value is missing (e.g. a median not reached)
     try:
         return float(value)
     except ValueError:
@@ -102,7 +100,7 @@ def score(claim: dict, reproduced) -> tuple[str, str, str, str]:
         ok = isinstance(reproduced, float) and math.isnan(reproduced)
         return ("reproduced" if ok else "not reproduced"), "", "not reached", claim.get("note", "")
     if reproduced is None:
-        return "not reproduced", "", _tolerance_text(claim), "not computed by the pipeline"
+        return "not reproduced", "", _tolerance_text(claim), "no single row of the tables matches the locator"
     if isinstance(reproduced, float) and math.isnan(reproduced):
         return "not reproduced", "", _tolerance_text(claim), "not estimable in this run (e.g. not reached)"
     if isinstance(reproduced, str):

@@ -34,7 +34,7 @@ class StepFailed(RuntimeError):
 
     def __init__(self, study: str, notebook: str, cell: int | None, ename: str, evalue: str):
         self.study, self.notebook, self.cell, self.ename, self.evalue = study, notebook, cell, ename, evalue
-        where = f"cell In [{cell}]" if cell is not None else "kernel startup"
+        where = f"cell In [{cell}]" if cell is not None else "outside any cell (kernel died or output not written)"
         super().__init__(f"study '{study}', notebook {notebook}, {where}: {ename}: {evalue}")
 
     def __reduce__(self):  # picklable, so a study run in another process can report its failure
@@ -184,35 +184,55 @@ def bundled_studies() -> list[Path]:
     return sorted(paths.STUDIES_DIR.glob("*/study.yaml"))
 
 
+class RunFailed(RuntimeError):
+    """One or more studies failed; ``failures`` holds each study's error (the others succeeded)."""
+
+    def __init__(self, failures: list[Exception]):
+        self.failures = failures
+        super().__init__("; ".join(str(f) for f in failures))
+
+    @property
+    def input_errors_only(self) -> bool:
+        return all(isinstance(f, InputError) or getattr(f, "is_input_error", False) for f in self.failures)
+
+
+def _run_one(study_file, overrides, progress, root):
+    """Run one study; any failure comes back as a value, so one study's failure never stops another's."""
+    try:
+        return run_study(study_file, overrides, progress=progress, root=root)
+    except (StepFailed, InputError) as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - e.g. a full disk while moving outputs: still one message
+        return StepFailed(Path(study_file).parent.name, "-", None, type(exc).__name__, str(exc))
+
+
 def run_many(study_files: list[Path], overrides: list[str] | None = None, *, progress=print,
              root: Path | None = None, jobs: int = 1) -> list[StudyRun]:
     """Run several studies, ``jobs`` at a time (independent studies share nothing), then write the index.
 
-    Every study is run even when one fails; the first failure is raised after the index is written,
-    so the studies that succeeded are listed.
+    Every study is run even when one fails; :class:`RunFailed` lists every failure after the index
+    (of the studies that succeeded) is written.
     """
-    files = list(study_files)
-    runs, failures = [], []
+    files, names = [], set()
+    for f in study_files:  # the same study twice would share (and wreck) one staging folder
+        name = load_study(f, overrides).name
+        if name in names:
+            raise InputError(f"study '{name}' is named twice in one run", file=paths.relative(f))
+        names.add(name)
+        files.append(f)
     if jobs > 1 and len(files) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=min(jobs, len(files))) as pool:
-            futures = [pool.submit(run_study, f, overrides, progress=progress, root=root) for f in files]
-            for fut in futures:
-                try:
-                    runs.append(fut.result())
-                except (StepFailed, InputError) as exc:
-                    failures.append(exc)
+            results = list(pool.map(_run_one, files, [overrides] * len(files), [progress] * len(files),
+                                    [root] * len(files)))
     else:
-        for f in files:
-            try:
-                runs.append(run_study(f, overrides, progress=progress, root=root))
-            except (StepFailed, InputError) as exc:
-                failures.append(exc)
+        results = [_run_one(f, overrides, progress, root) for f in files]
     report.write_index(root)
+    failures = [r for r in results if isinstance(r, Exception)]
     if failures:
-        raise failures[0]
-    return runs
+        raise RunFailed(failures)
+    return results
 
 
-__all__ = ["open_step", "StepFailed", "StudyRun", "run_study", "run_many", "bundled_studies", "InputError"]
+__all__ = ["open_step", "RunFailed", "StepFailed", "StudyRun", "run_study", "run_many", "bundled_studies", "InputError"]

@@ -133,7 +133,8 @@ def write_run_metadata(study: Study, staging: Path, overrides: list[str], steps:
         "data_sha256": _sha256(data),
         "study_file_sha256": _sha256(study.path),
         "overrides": overrides,
-        "parameters": study.config,
+        # the data file by name only: a user's path can tell where patient data lives
+        "parameters": {**study.config, "data": data.name},
         "steps": [s["notebook"] for s in steps],
         "git_commit": git_commit(),
         "versions": package_versions(),
