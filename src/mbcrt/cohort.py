@@ -8,13 +8,15 @@ columns, the derived ones, and four standard columns the later steps use:
 
 from __future__ import annotations
 
+import csv
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mbcrt import paths
+from mbcrt import paths, validation
 from mbcrt.errors import InputError, closest
 from mbcrt.study import Study
 
@@ -22,25 +24,94 @@ from mbcrt.study import Study
 DAYS_PER = {"days": 1.0, "months": 30.4375, "years": 365.25}
 
 
+#: The first bytes of files that are often saved as ".csv" but are not CSV text.
+_NOT_CSV = {
+    b"PK\x03\x04": "an Excel workbook (.xlsx) or another zip archive",
+    b"\xd0\xcf\x11\xe0": "an old Excel workbook (.xls)",
+    b"%PDF": "a PDF document",
+    b"\xff\xfe": "UTF-16 text (Excel's 'Unicode text')",
+    b"\xfe\xff": "UTF-16 text",
+}
+_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
 def read_data(path: Path) -> pd.DataFrame:
-    """Read a CSV export with clear errors for a missing, empty, non-UTF-8 or non-CSV file."""
+    """Read a CSV export with clear errors for a missing, empty, non-UTF-8 or non-CSV file.
+
+    A file that is not comma-separated text (a workbook, an HTML page, semicolon- or tab-separated
+    values), a header naming a column twice, or rows with more values than the header are errors:
+    each would otherwise be read silently into the wrong columns.
+    """
     shown = paths.relative(path)
     if not path.is_file():
         raise InputError("data file not found", file=shown)
     if path.stat().st_size == 0:
         raise InputError("the data file is empty", file=shown)
+    _sniff(path, shown)
     try:
-        df = pd.read_csv(path, encoding="utf-8", dtype_backend="numpy_nullable", low_memory=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = pd.read_csv(path, encoding="utf-8", dtype_backend="numpy_nullable", low_memory=False,
+                             index_col=False)
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text (save the export as CSV UTF-8)", file=shown) from None
-    except pd.errors.ParserError as exc:
+    except (pd.errors.ParserWarning, pd.errors.ParserError) as exc:
+        long_rows = _count_long_rows(path)
+        if long_rows:
+            raise InputError("rows with more values than the header has columns (a value with an unquoted "
+                             "comma?)", file=shown, n_rows=long_rows) from None
         raise InputError(f"not a readable CSV file ({str(exc).splitlines()[0]})", file=shown) from None
     except pd.errors.EmptyDataError:
         raise InputError("the data file has no columns", file=shown) from None
+    _check_header(path, shown)
     if df.empty:
         raise InputError("the data file has a header but no rows", file=shown)
     # Plain numpy dtypes downstream: nullable ints with gaps become float, strings become object.
     return df.convert_dtypes(dtype_backend="numpy_nullable").pipe(_to_numpy_dtypes)
+
+
+def _sniff(path: Path, shown: str) -> None:
+    """Reject files whose first bytes show they are not comma-separated text."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    for signature, what in _NOT_CSV.items():
+        if head.startswith(signature):
+            raise InputError(f"not a CSV file: this is {what}; save the export as CSV UTF-8 (comma-separated)",
+                             file=shown)
+    if b"\x00" in head:
+        raise InputError("not a text file (it contains NUL bytes); save the export as CSV UTF-8", file=shown)
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text[:1] == b"<":
+        raise InputError("not a CSV file: this is an HTML or XML page (a failed download, or a page saved as "
+                         ".csv)", file=shown)
+    first_line = text.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    if "," not in first_line:
+        for sep, name in _SEPARATORS.items():
+            if sep in first_line:
+                raise InputError(f"the values are separated by {name}, not commas: export as CSV with commas "
+                                 f"(and a point as the decimal mark)", file=shown)
+
+
+def _header(path: Path) -> list[str]:
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return next(csv.reader(f), [])
+
+
+def _check_header(path: Path, shown: str) -> None:
+    """A column named twice is an error (pandas would rename the second one silently)."""
+    header = _header(path)
+    named = [h.strip() for h in header if h.strip()]  # blank names (spare separators) are harmless
+    repeated = sorted({h for h in named if named.count(h) > 1})
+    if repeated:
+        raise InputError("the header names this column more than once", file=shown, column=repeated[0])
+
+
+def _count_long_rows(path: Path) -> int:
+    """Rows with more fields than the header (only on the error path, so a plain loop is fine)."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = csv.reader(f)
+        width = len(next(rows, []))
+        return sum(len(r) > width for r in rows)
 
 
 def _to_numpy_dtypes(df: pd.DataFrame) -> pd.DataFrame:
@@ -193,6 +264,7 @@ def build_cohort(study: Study, df: pd.DataFrame | None = None) -> CohortResult:
     if df is None:
         df = read_data(study.data_path)
     check_columns(df, study)
+    validation.check_export(df, study)
     df = parse_dates(df, c["dates"], shown)
     df = derive(df, c["derive"], shown)
     df, attrition = apply_criteria(df, c["criteria"], shown)
@@ -213,7 +285,9 @@ def build_cohort(study: Study, df: pd.DataFrame | None = None) -> CohortResult:
     if dup:
         raise InputError("duplicate patient ids (set first_row_per_id to keep one row per patient)", file=shown,
                          column=c["id"], n_rows=dup)
+    validation.check_analysis_cohort(df, study)
     df = add_standard_columns(df.reset_index(drop=True), study)
+    validation.check_models(df, study)
     arms = None
     if study.two_arm:
         counts = df["_arm"].value_counts()
@@ -236,15 +310,14 @@ def add_standard_columns(df: pd.DataFrame, study: Study) -> pd.DataFrame:
     df["_time"] = time.astype("float64")
     event_value = c["event_value"]
     ev = df[c["event"]]
-    allowed = {str(event_value), str(c["censored_value"])}
-    n_out = int((~ev.astype(str).isin(allowed)).sum())
+    allowed = [event_value, c["censored_value"]]
+    n_out = int((~validation.matches(ev, allowed)).sum())
     if n_out:
-        raise InputError(f"event codes must be {sorted(allowed)} (event = {event_value})", file=shown,
+        raise InputError(f"event codes must be {sorted(map(str, allowed))} (event = {event_value})", file=shown,
                          column=c["event"], n_rows=n_out)
-    df["_event"] = (ev.astype(str) == str(event_value)).astype("int64")
+    df["_event"] = validation.matches(ev, [event_value]).astype("int64")
     if study.two_arm:
-        tr = df[c["treatment"]].astype(str)
-        treated = tr == str(c["treated_value"])
+        treated = validation.matches(df[c["treatment"]], [c["treated_value"]])
         if treated.all() or not treated.any():
             raise InputError(f"the treatment column has one arm only (treated_value = {c['treated_value']})",
                              file=shown, column=c["treatment"])

@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "endpoint": {"name": "primary", "label": "Survival"},
     "endpoints": [],
     "dates": [],
+    "date_order": [],
+    "data_cutoff": None,
     "covariates": [],
     "categorical": [],
     "levels": {},
@@ -191,6 +193,8 @@ def load_study(path: str | Path, overrides: list[str] | dict | None = None) -> S
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise InputError(f"not a valid YAML file ({type(exc).__name__})", file=shown) from None
+    except ValueError as exc:  # YAML reads 2021-02-30 as a date and fails there
+        raise InputError(f"not a valid YAML file ({exc}: an impossible date?)", file=shown) from None
     if not isinstance(raw, dict):
         raise InputError("a study file is a YAML mapping of keys to values", file=shown)
     missing = [k for k in REQUIRED if k not in raw]
@@ -242,3 +246,23 @@ def _check(c: dict, file: str) -> None:
             "categorical")
     if not isinstance(c["min_cell_count"], int) or c["min_cell_count"] < 0:
         bad("min_cell_count must be a whole number >= 0", "min_cell_count")
+    _check_dates(c, bad)
+
+
+def _check_dates(c: dict, bad) -> None:
+    """``data_cutoff`` is a YYYY-MM-DD date; ``date_order`` lists [earlier, later] pairs of ``dates``."""
+    import datetime
+
+    cutoff = c["data_cutoff"]
+    if cutoff is not None:
+        text = cutoff.isoformat() if isinstance(cutoff, datetime.date) else str(cutoff)
+        try:
+            datetime.date.fromisoformat(text)
+        except ValueError:
+            bad("data_cutoff must be a date written YYYY-MM-DD", "data_cutoff")
+    pairs = c["date_order"]
+    if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+        bad("date_order must be a list of [earlier, later] pairs of date columns", "date_order")
+    for name in (n for p in pairs for n in p):
+        if name not in c["dates"]:
+            bad(f"'{name}' is not one of the dates columns.{closest(name, c['dates'])}", "date_order")
