@@ -218,3 +218,20 @@ def test_a_killed_run_leaves_staging_that_the_next_run_clears(good):
         return {n: b for n, b in snap.items() if not n.endswith((".ipynb", "run.json"))}
 
     assert results(snapshot(root)) == results(files)
+
+
+def test_a_run_killed_while_promoting_is_rolled_back(tmp_path):
+    """Outputs half-swapped when a run died are put back to the last good state at the next start."""
+    from mbcrt import pipeline
+
+    name = "demo"
+    for kind in ("tables", "figures"):
+        (tmp_path / kind / name).mkdir(parents=True)
+        (tmp_path / kind / name / "x.csv").write_text("new\n")  # already promoted
+        backup = tmp_path / ".staging" / f"{name}.previous" / kind
+        backup.mkdir(parents=True)
+        (backup / "x.csv").write_text("old\n")
+    pipeline._recover(tmp_path, name)
+    for kind in ("tables", "figures"):
+        assert (tmp_path / kind / name / "x.csv").read_text() == "old\n"
+    assert not (tmp_path / ".staging" / f"{name}.previous").exists()

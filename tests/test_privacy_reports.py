@@ -97,7 +97,6 @@ def test_clinician_pages_name_no_input_file_or_folder(run):
         assert folder.name not in text and "study.yaml" not in text, page.name
 
 
-@pytest.mark.xfail(strict=True, reason="until privacy.suppress is applied to the shared tables (analyses/notebooks)")
 def test_no_count_of_one_to_four_patients_in_the_shared_tables(run):
     _, out, _ = run
     tables = out / "tables" / "shared_rt"

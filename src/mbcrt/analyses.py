@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mbcrt import cox, survival
+from mbcrt import cox, privacy, survival
 from mbcrt.design import category_levels, design_matrix
 from mbcrt.study import Study
 
@@ -263,8 +263,9 @@ def cohort_overview(study: Study, df: pd.DataFrame) -> pd.DataFrame:
     by, order = group_column(study)
     rows = [("All", df)] + ([(g, df[df[by] == g]) for g in order] if by else [])
     ep = endpoints(study)[0]
-    return pd.DataFrame([{"group": g, "patients": len(d), "events": int(d["_event"].sum()),
-                          "endpoint": ep.label} for g, d in rows])
+    table = pd.DataFrame([{"group": g, "patients": len(d), "events": int(d["_event"].sum()),
+                           "endpoint": ep.label} for g, d in rows])
+    return privacy.suppress(table, "cohort_overview", study.min_cell_count)
 
 
 def baseline_table(study: Study, df: pd.DataFrame) -> pd.DataFrame:
@@ -335,7 +336,10 @@ class SurvivalStep:
 def _km_figure(study: Study, km: KMAnalysis, endpoint: Endpoint, annotation: str | None):
     from mbcrt.plots.km import plot_km
 
-    return plot_km(km.curves, at_risk=km.at_risk, xlabel=f"Time ({study.time_unit})",
+    m = study.min_cell_count
+    curves = {g: c for g, c in km.curves.items() if c.n >= m}  # a tiny group's curve shows single patients
+    return plot_km(curves, at_risk=privacy.suppress(km.at_risk.loc[list(curves)], "at_risk", m),
+                   xlabel=f"Time ({study.time_unit})",
                    ylabel=f"{endpoint.label} probability", annotation=annotation,
                    xticks=list(km.at_risk.columns))
 
@@ -371,6 +375,9 @@ def survival_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> SurvivalSte
                f"(Greenwood variance); median CI by the {s['median_ci']} method; log-rank test; "
                f"median follow-up by reverse Kaplan-Meier. Time in {study.time_unit}.")
     frames = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
+    m = study.min_cell_count
+    frames["landmarks"] = privacy.suppress(frames["landmarks"], "landmarks", m, group_sizes=frames["summary"])
+    frames["summary"] = privacy.suppress(frames["summary"], "km_summary", m)
     return SurvivalStep(frames["summary"], frames["landmarks"], frames["logrank"], frames["followup"], figures,
                         captions, methods)
 
@@ -442,6 +449,8 @@ def subgroup_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> SubgroupSte
         return SubgroupStep(pd.DataFrame(), {}, {}, ["The study file lists no subgroup variables."])
     for cohort, df in cohorts.items():
         table, panels = subgroup_analysis(study, df, cohort)
+        table = privacy.suppress(table, "subgroups", study.min_cell_count)
+        panels = [p for p in panels if all(c.n >= study.min_cell_count for c in p["curves"].values())]
         tables.append(table)
         empty = table[table["n"] == 0]
         for r in empty.itertuples():

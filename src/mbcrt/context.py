@@ -151,6 +151,10 @@ class StepContext:
         """The heading of every step; a synthetic-data banner for synthetic studies."""
         s = self.study
         _html(f"<p class='mbcrt-study'>{html.escape(s.title)}</p>")
+        if s.min_cell_count > 1:
+            from mbcrt.privacy import note
+
+            _html(f"<div class='mbcrt-warning'>{html.escape(note(s.min_cell_count))}</div>")
         if s.synthetic:
             note = s.synthetic_note or ("These results come from a synthetic cohort generated to match the "
                                         "published summaries. They are not patient data.")

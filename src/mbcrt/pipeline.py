@@ -8,8 +8,11 @@ failed notebook's HTML is kept under ``reports/<study>/failed/`` and the last go
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +136,7 @@ def run_study(study_file: str | Path, overrides: list[str] | None = None, *, pro
     run = StudyRun(study)
     root = Path(root) if root is not None else paths.PROJECT_ROOT
     staging = root / paths.STAGING_DIR.name / study.name
+    _recover(root, study.name)
     shutil.rmtree(staging, ignore_errors=True)  # a previous interrupted run leaves nothing behind
     staging.mkdir(parents=True)
     try:
@@ -165,18 +169,49 @@ def _keep_failed(staging: Path, name: str, notebook: str, root: Path) -> None:
 
 
 def _promote(staging: Path, name: str, root: Path) -> None:
-    """Replace the study's outputs by the staged ones, one folder at a time (rename, not copy)."""
-    for kind in paths.OUTPUT_KINDS:
-        new = staging / kind / name
-        old = root / kind / name
-        if not new.exists():
-            continue
-        old.parent.mkdir(parents=True, exist_ok=True)
-        trash = staging / "old" / kind
-        if old.exists():
-            trash.parent.mkdir(parents=True, exist_ok=True)
-            old.rename(trash)
-        new.rename(old)
+    """Replace the study's outputs by the staged ones.
+
+    The previous outputs are kept in ``.staging/<study>.previous`` until every kind is in place, and
+    Ctrl-C is held off meanwhile; a run killed half-way is rolled back by :func:`_recover`.
+    """
+    backup = staging.parent / f"{name}.previous"
+    shutil.rmtree(backup, ignore_errors=True)
+    with _no_interrupt():
+        for kind in paths.OUTPUT_KINDS:
+            new, old = staging / kind / name, root / kind / name
+            if not new.exists():
+                continue
+            old.parent.mkdir(parents=True, exist_ok=True)
+            if old.exists():
+                backup.mkdir(parents=True, exist_ok=True)
+                old.rename(backup / kind)
+            new.rename(old)
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def _recover(root: Path, name: str) -> None:
+    """Put back the outputs of a run that was killed while promoting its results."""
+    backup = root / paths.STAGING_DIR.name / f"{name}.previous"
+    if not backup.is_dir():
+        return
+    for kept in backup.iterdir():
+        live = root / kept.name / name
+        shutil.rmtree(live, ignore_errors=True)
+        kept.rename(live)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _no_interrupt():
+    """Hold Ctrl-C off (in the main thread) while outputs are being swapped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def bundled_studies() -> list[Path]:
