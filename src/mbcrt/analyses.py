@@ -125,7 +125,7 @@ def default_ticks(t: np.ndarray, n: int = 6) -> list[float]:
 def followup(study: Study, df: pd.DataFrame, endpoint: Endpoint, cohort: str) -> dict:
     """Median follow-up by reverse Kaplan-Meier, as one row."""
     km = survival.median_followup(df[endpoint.time].to_numpy(float), df[endpoint.event].to_numpy(int),
-                                  conf_type=study.survival["conf_type"], alpha=study.survival["alpha"])
+                                  **km_survival_kwargs(study))
     return {"endpoint": endpoint.name, "cohort": cohort, "median": km.median, "lower": km.median_lower,
             "upper": km.median_upper}
 

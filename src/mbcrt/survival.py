@@ -407,7 +407,8 @@ def km_by_group(time, event, group, *, order: Sequence | None = None,
             for i, label in enumerate(labels)}
 
 
-def median_followup(time, event, *, conf_type: str = "log-log", alpha: float = 0.05) -> KMResult:
+def median_followup(time, event, *, conf_type: str = "log-log", alpha: float = 0.05,
+                    median_ci: str = "brookmeyer-crowley") -> KMResult:
     """Median follow-up by the reverse Kaplan-Meier method (Schemper and Smith, 1996).
 
     The Kaplan-Meier estimate of the censoring distribution: censored observations are the
@@ -418,7 +419,7 @@ def median_followup(time, event, *, conf_type: str = "log-log", alpha: float = 0
     ----------
     time, event : array-like
         As for :func:`kaplan_meier` (``event`` is the event indicator, not reversed).
-    conf_type, alpha
+    conf_type, alpha, median_ci
         As for :func:`kaplan_meier`.
 
     Returns
@@ -426,7 +427,7 @@ def median_followup(time, event, *, conf_type: str = "log-log", alpha: float = 0
     KMResult
     """
     t, e = _as_time_event(time, event)
-    return kaplan_meier(t, 1 - e, conf_type=conf_type, alpha=alpha)
+    return kaplan_meier(t, 1 - e, conf_type=conf_type, alpha=alpha, median_ci=median_ci)
 
 
 def at_risk_table(time, group, times, *, order: Sequence | None = None) -> pd.DataFrame:
