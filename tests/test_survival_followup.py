@@ -1,23 +1,12 @@
 """Median follow-up by reverse Kaplan-Meier against R's survival 3.5.3 (R 4.2.2)."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.paths import PUBLIC_DIR
+from conftest import gbsg2, gbsg2_matched  # noqa: F401
 from mbcrt.survival import median_followup
-
-
-def gbsg2() -> pd.DataFrame:
-    return pd.read_csv(PUBLIC_DIR / "gbsg2.csv")
-
-
-def gbsg2_matched() -> pd.DataFrame:
-    pairs = pd.read_csv(Path(__file__).parent / "data" / "gbsg2_pairs_nocaliper.csv")
-    d = gbsg2()
-    return d[d["id"].isin(pd.concat([pairs["treated_id"], pairs["control_id"]]))]
 
 
 @pytest.mark.parametrize("cohort,want", [("all", 1645), ("matched", 1702)])

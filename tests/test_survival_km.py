@@ -8,14 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.paths import PUBLIC_DIR
+from conftest import gbsg2, gbsg2_matched  # noqa: F401
 from mbcrt.survival import KM_TABLE_COLUMNS, kaplan_meier, km_by_group
 
 RTOL = 1e-6
-
-
-def gbsg2() -> pd.DataFrame:
-    return pd.read_csv(PUBLIC_DIR / "gbsg2.csv")
 
 
 # R: f <- survfit(Surv(time, cens) ~ 1, data = d, conf.type = "log-log")   # d: data/public/gbsg2.csv

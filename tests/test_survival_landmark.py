@@ -5,27 +5,16 @@ a row id). The matched cohort is the 246 pairs MatchIt 4.5.5 made without a cali
 (``tests/data/gbsg2_pairs_nocaliper.csv``).
 """
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.paths import PUBLIC_DIR
+from conftest import gbsg2, gbsg2_matched  # noqa: F401
 from mbcrt.survival import at_risk_table, kaplan_meier, km_by_group
 
 LANDMARKS = [365, 1095, 1825]
 RTOL = 1e-6
-
-
-def gbsg2() -> pd.DataFrame:
-    return pd.read_csv(PUBLIC_DIR / "gbsg2.csv")
-
-
-def gbsg2_matched() -> pd.DataFrame:
-    pairs = pd.read_csv(Path(__file__).parent / "data" / "gbsg2_pairs_nocaliper.csv")
-    d = gbsg2()
-    return d[d["id"].isin(pd.concat([pairs["treated_id"], pairs["control_id"]]))]
 
 
 # R: f <- survfit(Surv(time, cens) ~ horTh, data = d, conf.type = ct)

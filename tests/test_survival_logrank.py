@@ -1,26 +1,15 @@
 """Log-rank test for k groups against R's ``survdiff`` (survival 3.5.3, R 4.2.2) and lifelines."""
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from mbcrt.errors import StatisticalWarning
-from mbcrt.paths import PUBLIC_DIR
+from conftest import gbsg2, gbsg2_matched  # noqa: F401
 from mbcrt.survival import logrank_test
 
 RTOL = 1e-6
-
-
-def gbsg2() -> pd.DataFrame:
-    return pd.read_csv(PUBLIC_DIR / "gbsg2.csv")
-
-
-def gbsg2_matched() -> pd.DataFrame:
-    pairs = pd.read_csv(Path(__file__).parent / "data" / "gbsg2_pairs_nocaliper.csv")
-    d = gbsg2()
-    return d[d["id"].isin(pd.concat([pairs["treated_id"], pairs["control_id"]]))]
 
 
 def test_two_groups_match_r_on_gbsg2():

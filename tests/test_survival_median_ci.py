@@ -6,27 +6,16 @@ Golden numbers: R 4.2.2, survival 3.5.3, ``summary(fit)$table[, c("median", "0.9
 """
 
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from mbcrt.paths import PUBLIC_DIR
+from conftest import gbsg2, gbsg2_matched  # noqa: F401
 from mbcrt.survival import collett_median_se, kaplan_meier, km_by_group
 
 NA = np.nan
-
-
-def gbsg2() -> pd.DataFrame:
-    return pd.read_csv(PUBLIC_DIR / "gbsg2.csv")
-
-
-def gbsg2_matched() -> pd.DataFrame:
-    pairs = pd.read_csv(Path(__file__).parent / "data" / "gbsg2_pairs_nocaliper.csv")
-    d = gbsg2()
-    return d[d["id"].isin(pd.concat([pairs["treated_id"], pairs["control_id"]]))]
 
 
 # R (make_reference.R): for (ct in c("log", "log-log")) {
