@@ -26,7 +26,11 @@ CSV_FLOAT_FORMAT = "%.10g"
 
 
 def _read(path: Path) -> pd.DataFrame:
-    """Read a table this package wrote: only an empty field is missing ("None", "NA" are labels)."""
+    """Read a table this package wrote (its pickle when there is one); in a CSV only an empty field
+    is missing ("None", "NA" are labels)."""
+    fast = path.with_suffix(".pkl")
+    if fast.exists():
+        return pd.read_pickle(fast)
     return pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
 
 
@@ -68,6 +72,12 @@ class StepContext:
     def cohort(self) -> pd.DataFrame:
         """The analysis cohort written by the cohort step."""
         return _read(self.paths.build / "cohort.csv")
+
+    def write_build(self, df: pd.DataFrame, name: str) -> None:
+        """Write a patient-level table to ``build/<study>/<name>.csv`` (for people) and a pickle beside it
+        (for the later steps: ten times faster to read back at registry scale)."""
+        df.to_csv(self.paths.build / f"{name}.csv", index=False)
+        df.to_pickle(self.paths.build / f"{name}.pkl")
 
     def matched(self) -> pd.DataFrame | None:
         """The matched cohort (with ``pair_id`` and ``ps``), or None when the study does not match

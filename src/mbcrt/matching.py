@@ -411,7 +411,7 @@ def _greedy_pairs(distance: np.ndarray, is_treated: np.ndarray, chooser_rows: np
     return chooser_rows[matched], control_rows_sorted[chosen[matched]]
 
 
-@numba.njit(cache=False)
+@numba.njit(cache=True)  # compiled once per machine, into __pycache__
 def _find(parent, x):
     """Representative of ``x`` with path halving: the next available slot in one direction."""
     while parent[x] != x:
@@ -420,7 +420,7 @@ def _find(parent, x):
     return x
 
 
-@numba.njit(cache=False)
+@numba.njit(cache=True)  # compiled once per machine, into __pycache__
 def _match_sorted(control_distance, chooser_distance, insertion, caliper):
     """Greedy matching on controls sorted by distance; returns each chooser's control index or -1.
 

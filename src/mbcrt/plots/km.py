@@ -22,9 +22,9 @@ from mbcrt.plots.style import group_colors, new_figure, style_context
 
 #: At most this many censor marks per curve: beyond it marks are thinned to one per time bin, so a
 #: curve of a million patients stays readable and its SVG small.
-MAX_CENSOR_MARKS = 300
+MAX_CENSOR_MARKS = 100
 #: Longest CI band drawn step by step; longer bands are drawn as their envelope on this many bins.
-MAX_BAND_POINTS = 2000
+MAX_BAND_POINTS = 300
 TABLE_COLUMNS = ("time", "n_censor", "surv", "lower", "upper")
 
 # Geometry in inches.
