@@ -84,7 +84,7 @@ def execute_step(study: Study, step: str, notebook: str, staging: Path, override
                             kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False,
                             log_output=False, report_mode=False,
                             # the kernel's own start-up chatter is not the user's business
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except pm.PapermillExecutionError as exc:
         report.render_notebook(out_nb, study)
         raise StepFailed(study.name, notebook, _failed_cell(out_nb), exc.ename, exc.evalue) from None
