@@ -52,27 +52,31 @@ How it is made (``generate``)
    cut-off (:data:`CUTOFF`); follow-up is thus independent of survival and of the covariates. The
    patient is dead if the death time comes first. The start of treatment is then placed so that the
    last contact (or the potential one, for the dead) falls 0-365 days before the cut-off.
-6. **Calibration.** The anchor points, effects and follow-up knots in :data:`FITTED` were fitted by
-   :func:`calibrate` with the default seed so that the cohort reproduces the paper: the medians (and
-   their symmetric CIs), 1/3/5-year rates, follow-up and death counts before and after matching, the
-   subgroup medians and log-rank p of Figures 2 and 3, and the univariable hazard ratios of brain
-   metastasis and radiotherapy after matching (:data:`TARGETS`, :data:`BOUNDS`), with a roughness
-   penalty keeping each curve's hazard plausible and a ridge keeping effects small. Which of a seeded
-   series of draws of the patients' own uniforms is used (``own_draw``) is chosen the same way as the
-   baseline draw of step 2: the one whose subgroup statistics come closest to the paper. Published
-   values the paper contradicts are fitted to what can be inferred (see
-   ``studies/her2_rt/published.yaml``). ``calibrate()`` prints a new :data:`FITTED` when the model or
-   the package's statistics change.
-7. **Export.** Dates, radiotherapy details, HER2 test results, hospitals and the anti-HER2
+6. **Conditioning on the published outcome results.** At the default seed and size the outcomes
+   of step 5 are then reassigned among the patients by a permutation (:data:`PERMUTATION_FILE`)
+   found by simulated annealing (:func:`condition_outcomes`): the set of outcomes, and so the death
+   counts, do not change (a swap between a matched and an unmatched patient only exchanges two
+   deaths or two survivors), but who has which does, until the statistics of step 7 hold together.
+   Like step 2 this conditions the draw on the published summaries; the effects of step 4 alone
+   place the subgroup and modality results only roughly.
+7. **Calibration.** The anchor points and follow-up knots in :data:`FITTED`, and the permutation,
+   were fitted by :func:`calibrate` with the default seed so that the cohort reproduces the paper:
+   the medians (and their symmetric CIs), 1/3/5-year rates, follow-up and death counts before and
+   after matching, the subgroup medians and log-rank p of Figures 2 and 3, and the univariable hazard
+   ratios of brain metastasis and radiotherapy after matching (:data:`TARGETS`, :data:`BOUNDS`).
+   Published values the paper contradicts are fitted to what can be inferred (see
+   ``studies/her2_rt/published.yaml``). ``calibrate()`` prints a new :data:`FITTED` and rewrites the
+   permutation when the model or the package's statistics change.
+8. **Export.** Dates, radiotherapy details, HER2 test results, hospitals and the anti-HER2
    agents are filled in, and the patients who fail one criterion are added; rows are ordered by id.
 
 Scaling and reproducibility
 ---------------------------
 Every step is vectorised (sorting and grouping, no loop over patients); ``generate(n=1_000_000)``
 runs in well under a minute. Everything is drawn from ``numpy.random.default_rng`` streams spawned
-from one seed, so the same ``(n, seed)`` gives the same file byte for byte. At sizes other than the
-paper's the model is the same but nothing is conditioned or re-fitted, so the published numbers hold
-only approximately.
+from one seed, so the same ``(n, seed)`` gives the same file byte for byte. Other sizes use the same model without
+conditioning (steps 2 and 6) or re-fitting, and other seeds at the paper's size without step 6 (the
+permutation belongs to the default draw), so the published numbers hold only approximately.
 """
 
 from __future__ import annotations
@@ -150,16 +154,16 @@ SITES = ("met_bone", "met_brain", "met_liver", "met_lung")
 EFFECT_PIECES = (12.0, 36.0)  # covariate effects: one log hazard ratio before 12, 12-36 and after 36 months
 REFERENCE_MEDIAN = 40.0  # months: the exponential curve on which patients' own draws are ranked
 
-#: Fitted by :func:`calibrate` (default seed and size); see the module docstring, step 6.
+#: Fitted by :func:`calibrate` (default seed and size); see the module docstring, step 7.
 #: groups: anchor points of each group's survival curve (S at 12/36/60 months; months at which S
 #: is 0.55/0.50/0.45). effects: log hazard ratios [before, after 24 months] per arm.
 #: censoring: follow-up quantile knots (probability -> months) per part of the cohort.
 FITTED = {
     "groups": {
-        "matched_rt": {"s12": 0.938396, "s36": 0.718678, "s60": 0.475951, "t55": 50.0018, "t50": 58.3258, "t45": 60.25, "tail": 1.0485},
-        "matched_control": {"s12": 0.896167, "s36": 0.432357, "s60": 0.22395, "t55": 26.4021, "t50": 32.5447, "t45": 34.9229, "tail": 0.9865},
-        "unmatched_rt": {"s12": 0.972074, "s36": 0.673456, "s60": 0.345286, "t55": 36.25, "t50": 44.0499, "t45": 50.0206, "tail": 3.0},
-        "unmatched_control": {"s12": 0.790761, "s36": 0.463509, "s60": 0.277766, "t55": 25.3014, "t50": 33.0345, "t45": 37.2576, "tail": 1.0011},
+        "matched_rt": {"s12": 0.936935, "s36": 0.700314, "s60": 0.451902, "t55": 47.1825, "t50": 53.0579, "t45": 60.3, "tail": 1.3551},
+        "matched_control": {"s12": 0.893818, "s36": 0.436805, "s60": 0.220797, "t55": 28.2792, "t50": 33.1992, "t45": 35.3446, "tail": 1.2469},
+        "unmatched_rt": {"s12": 0.972074, "s36": 0.673456, "s60": 0.349491, "t55": 38.318, "t50": 48.3487, "t45": 53.122, "tail": 2.8237},
+        "unmatched_control": {"s12": 0.782368, "s36": 0.458589, "s60": 0.283013, "t55": 24.5694, "t50": 30.5668, "t45": 37.0595, "tail": 0.9871},
     },
     "effects": {
         "rt": {
@@ -180,11 +184,23 @@ FITTED = {
     "own_draw": 826,
     "censoring": {
         "matched": {"p": [0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0],
-                    "months": [15.0144, 35.2685, 62.5476, 71.8985, 72.6496, 158.4575, 202.0205]},
+                    "months": [15.0144, 35.7517, 63.5792, 72.0052, 72.5616, 115.062, 202.0205]},
         "unmatched": {"p": [0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0],
-                    "months": [15.0144, 47.9208, 59.9148, 62.5628, 63.5951, 66.6044, 202.0205]},
+                    "months": [15.0144, 47.9208, 60.206, 62.9827, 63.9619, 66.4858, 202.0205]},
     },
 }
+
+
+#: Step 6, conditioning on the published outcome results: simulated annealing over permutations of
+#: the outcomes (``iterations`` proposed swaps, temperature falling geometrically from the first to the
+#: second of ``temperatures``, proposals drawn from ``seed``). Its result, the permutation, is stored in
+#: :data:`PERMUTATION_FILE` (see :func:`condition_outcomes`).
+ANNEALING = {"iterations": 30_000, "temperatures": (20.0, 0.02), "seed": 12345}
+#: Step 6 also keeps the multivariable Cox model after matching as Results 3.3 reads: brain metastasis
+#: and radiotherapy independent factors (|z| above ``named_above``), no other term near significance
+#: (|z| below ``others_below``); hinges on the z scale over ``scale``.
+MULTIVARIABLE = {"named": ("rt", "met_brainYes"), "named_above": 2.3, "others_below": 1.8, "scale": 0.1}
+PERMUTATION_FILE = Path(__file__).with_name("her2_rt_permutation.json")
 
 
 # ================================================================================================
@@ -221,6 +237,8 @@ def generate_with_cohort(n: int | None = None, seed: int = DEFAULT_SEED) -> tupl
     rng = _streams(seed)
     cohort = conditioned_baseline(rng["baseline"], n)
     outcome = simulate_outcomes(cohort, rng["survival"], rng["censoring"], FITTED)
+    if n == N_PAPER and seed == DEFAULT_SEED:
+        outcome = outcome.iloc[load_permutation()].reset_index(drop=True)
     analysed = _export_rows(cohort, outcome, rng["details"])
     excluded = _excluded_rows(rng["excluded"], n)
     return _finish(analysed, excluded, rng["ids"]), pd.concat([cohort, outcome[["days", "dead"]]], axis=1)
@@ -516,7 +534,7 @@ def simulate_outcomes(cohort: pd.DataFrame, rng_survival: np.random.Generator,
 
 
 # ================================================================================================
-# 7. The export
+# 8. The export
 # ================================================================================================
 
 def _iso(days_from_epoch: np.ndarray) -> np.ndarray:
@@ -678,7 +696,110 @@ def _finish(analysed: pd.DataFrame, excluded: pd.DataFrame, rng: np.random.Gener
 
 
 # ================================================================================================
-# 6. Calibration (run by a developer; its result is FITTED)
+# 6. Conditioning on the published outcome results
+# ================================================================================================
+
+def load_permutation() -> np.ndarray:
+    """The permutation of step 6 (:data:`PERMUTATION_FILE`): patient k takes outcome ``perm[k]`` of
+    the model's outcomes (default seed and size)."""
+    import json
+
+    stored = json.loads(PERMUTATION_FILE.read_text(encoding="utf-8"))
+    perm = np.asarray(stored["permutation"], dtype=np.int64)
+    if stored["n"] != N_PAPER or stored["seed"] != DEFAULT_SEED or not np.array_equal(np.sort(perm), np.arange(N_PAPER)):
+        raise ValueError(f"{PERMUTATION_FILE.name} is not a permutation of the default cohort's {N_PAPER} outcomes")
+    return perm
+
+
+def condition_outcomes(cohort: pd.DataFrame, outcome: pd.DataFrame, iterations: int = ANNEALING["iterations"],
+                       temperatures: tuple[float, float] = ANNEALING["temperatures"], seed: int = ANNEALING["seed"],
+                       verbose: bool = False) -> np.ndarray:
+    """Step 6: reassign the model's outcomes among the patients until the published statistics hold.
+
+    Simulated annealing over permutations: each iteration proposes to swap the outcomes (follow-up,
+    death indicator, potential follow-up) of two patients and accepts the swap if it lowers the misfit
+    (:func:`_penalties` of :data:`TARGETS` and :data:`BOUNDS`) or, with the Metropolis probability,
+    even if it does not. A swap between a matched and an unmatched patient is proposed only between two
+    deaths or two survivors, so the deaths (344 overall, 188 after matching) stay the paper's; the
+    outcomes themselves never change, only who has which. Like step 2 this conditions the draw on the
+    published summaries; it is what places the subgroup, modality and Cox results, which the model's
+    effects reach only roughly. The multivariable Cox model (:data:`MULTIVARIABLE`) is fitted only for
+    swaps the other statistics would accept, which keeps the search fast.
+
+    Returns
+    -------
+    ndarray
+        The best permutation seen: patient k takes outcome ``perm[k]``.
+    """
+    arrays = _CohortArrays.of(cohort)
+    days, dead = outcome["days"].to_numpy(), outcome["dead"].to_numpy()
+    rng = np.random.default_rng(seed)
+    perm = np.arange(len(cohort))
+
+    def misfit(p: np.ndarray) -> float:
+        return float(_penalties(_residuals(fast_statistics(arrays, {"days": days[p], "dead": dead[p]}))).sum())
+
+    multivariable = _multivariable_penalty(cohort, arrays, days, dead)
+    current = misfit(perm) + multivariable(perm)
+    best = (current, perm.copy())
+    first, last = temperatures
+    for it in range(iterations):
+        i, j = rng.choice(perm.size, 2, replace=False)
+        if arrays.matched[i] != arrays.matched[j] and dead[perm[i]] != dead[perm[j]]:
+            continue
+        perm[[i, j]] = perm[[j, i]]
+        temperature = first * (last / first) ** (it / iterations)
+        # Metropolis: accept when the misfit rises by less than -T log U (always when it falls)
+        threshold = current - temperature * np.log(1.0 - rng.random())
+        trial = misfit(perm)
+        if trial < threshold:
+            trial += multivariable(perm)
+        if trial < threshold:
+            current = trial
+            if trial < best[0]:
+                best = (trial, perm.copy())
+        else:
+            perm[[i, j]] = perm[[j, i]]
+        if verbose and it % 2000 == 0:
+            print(f"annealing {it}: misfit {current:.2f} (best {best[0]:.2f})", flush=True)
+    return best[1]
+
+
+def _multivariable_penalty(cohort: pd.DataFrame, arrays: "_CohortArrays", days: np.ndarray, dead: np.ndarray):
+    """A function of a permutation: the :data:`MULTIVARIABLE` hinges of the study's multivariable
+    Breslow Cox model after matching (radiotherapy and the matching variables)."""
+    import warnings
+
+    from mbcrt import cox
+    from mbcrt.design import design_matrix
+    from mbcrt.errors import StatisticalWarning
+
+    X = design_matrix(cohort[arrays.matched], MATCHING["covariates"], MATCHING["categorical"], MATCHING["levels"])
+    X.insert(0, "rt", arrays.rt[arrays.matched].astype(float))
+    named = np.isin(X.columns, MULTIVARIABLE["named"])
+    sign = np.where(X.columns == "rt", -1.0, 1.0)  # radiotherapy protects, brain metastasis harms
+
+    def penalty(perm: np.ndarray) -> float:
+        rows = perm[arrays.matched]
+        with warnings.catch_warnings():  # the study's model has 23 terms for 188 deaths, as the paper's
+            warnings.simplefilter("ignore", StatisticalWarning)
+            z = cox.fit_cox(X, days[rows] / DAYS_PER_MONTH, dead[rows], ties="breslow").summary["z"].to_numpy()
+        miss = np.where(named, MULTIVARIABLE["named_above"] - sign * z, np.abs(z) - MULTIVARIABLE["others_below"])
+        return float(((np.maximum(miss, 0.0) / MULTIVARIABLE["scale"]) ** 2).sum())
+
+    return penalty
+
+
+def _penalties(residuals: np.ndarray) -> np.ndarray:
+    """Squared residuals plus a steep penalty on any :data:`TARGETS` residual beyond :data:`WALL`
+    scales (a scale is about half the published tolerance)."""
+    total = residuals ** 2
+    total[:len(TARGETS)] += 100.0 * np.maximum(np.abs(residuals[:len(TARGETS)]) - WALL, 0.0) ** 2
+    return total
+
+
+# ================================================================================================
+# 7. Calibration (run by a developer; its results are FITTED and PERMUTATION_FILE)
 # ================================================================================================
 
 def paper_statistics(cohort: pd.DataFrame, outcome: pd.DataFrame) -> dict[str, float]:
@@ -1016,11 +1137,8 @@ def _levenberg_marquardt(evaluator: _Evaluator, x: np.ndarray, iterations: int, 
 
 
 def _draw_objective(evaluator: _Evaluator, x: np.ndarray, block: str | None = None) -> float:
-    """Sum of squared residuals (of one block), plus a steep penalty on any target residual beyond
-    :data:`WALL` scales (a scale is about half the published tolerance)."""
-    r = evaluator.residuals(x)
-    total = r ** 2
-    total[:len(TARGETS)] += 100.0 * np.maximum(np.abs(r[:len(TARGETS)]) - WALL, 0.0) ** 2
+    """:func:`_penalties` of the residuals (of one block), summed."""
+    total = _penalties(evaluator.residuals(x))
     if block is not None:
         total = total[_blocks(x.size)[block][1]]
     return float(total.sum())
@@ -1068,22 +1186,6 @@ def _draw_search(evaluator: _Evaluator, x: np.ndarray, block: str | None, sweeps
     return x
 
 
-def _pick_own_draw(evaluator: _Evaluator, x: np.ndarray, candidates: int) -> int:
-    """The draw of the patients' own uniforms (see :func:`outcome_uniforms`) whose subgroup, modality
-    and Cox statistics come closest to the paper at ``x``: conditioning on the published subgroup
-    results, as step 2 conditions on Table 1."""
-    series = int(evaluator.uniforms["own_series"][0])
-    best = (np.inf, 0)
-    for draw in range(candidates):
-        evaluator.uniforms["own"] = _stratified_uniforms(np.random.default_rng([series, draw]),
-                                                         evaluator.uniforms["pattern"])
-        cost = _draw_objective(evaluator, x, "effects")
-        best = min(best, (cost, draw))
-    evaluator.uniforms["own"] = _stratified_uniforms(np.random.default_rng([series, best[1]]),
-                                                     evaluator.uniforms["pattern"])
-    return best[1]
-
-
 def _death_counts(evaluator: _Evaluator, x: np.ndarray) -> tuple[int, int]:
     """Deaths after matching and overall: slot by slot, so without ranking patients (fast)."""
     params = _from_vector(x, FITTED)
@@ -1115,42 +1217,48 @@ def _exact_deaths(evaluator: _Evaluator, x: np.ndarray) -> np.ndarray:
     return x
 
 
-def calibrate(seed: int = DEFAULT_SEED, replicates: int = 20, iterations: int = 25, candidates: int = 3000,
-              sweeps: int = 40, start: dict | None = None, verbose: bool = True) -> dict:
-    """Fit :data:`FITTED` to the paper (module docstring, step 6) and print it (some tens of minutes).
+def calibrate(seed: int = DEFAULT_SEED, iterations: int = 0, replicates: int = 20, sweeps: int = 8,
+              start: dict | None = None, verbose: bool = True) -> dict:
+    """Fit :data:`FITTED` and :data:`PERMUTATION_FILE` to the paper (module docstring, step 7).
 
-    1. Least squares (:func:`_levenberg_marquardt`, ``iterations`` at most) on a replicated cohort
+    1. If ``iterations`` > 0: least squares (:func:`_levenberg_marquardt`) on a replicated cohort
        (``replicates`` copies with fresh uniforms), where the statistics are nearly smooth in the
        parameters, starting from ``start`` (default :data:`FITTED`).
-    2. On this particular draw, whose statistics jump as the parameters move (derivative-free
-       :func:`_draw_search`, ``sweeps`` sweeps at most each, death counts kept exact): the group
-       curves and follow-up knots; then the ``own_draw`` among ``candidates`` that brings the subgroup
-       statistics closest (:func:`_pick_own_draw`); then the effects; then everything, twice, with
-       full and half steps.
+    2. On the default draw, whose statistics jump as the parameters move: derivative-free
+       :func:`_draw_search` (``sweeps`` sweeps at most) of the group curves and follow-up knots, the
+       death counts kept exact.
+    3. :func:`condition_outcomes` on the resulting outcomes; the permutation is written to
+       :data:`PERMUTATION_FILE`.
+
+    The shipped :data:`FITTED` is ``calibrate()``'s from the previous :data:`FITTED` (steps 2-3 only,
+    about 15 minutes); the patient effects and ``own_draw`` are kept from that earlier fit.
 
     Returns
     -------
     dict
         The new parameters, in :data:`FITTED`'s layout (paste them over it).
     """
+    import json
     import pprint
     import warnings
 
-    from mbcrt.errors import StatisticalWarning
-
     rng = _streams(seed)
     cohort = conditioned_baseline(rng["baseline"], N_PAPER)
-    sample = _Evaluator(cohort, outcome_uniforms(cohort, rng["survival"], rng["censoring"]))
-    smooth = _Evaluator.replicated(cohort, replicates, seed + 1)
+    params = start or FITTED
+    uniforms = outcome_uniforms(cohort, rng["survival"], rng["censoring"], own_draw=params["own_draw"])
+    sample = _Evaluator(cohort, uniforms)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StatisticalWarning)
-        x = _levenberg_marquardt(smooth, _to_vector(start or FITTED), iterations, verbose=verbose)
+        warnings.simplefilter("ignore")  # empty or degenerate subgroups while the search explores
+        x = _to_vector(params)
+        if iterations:
+            smooth = _Evaluator.replicated(cohort, replicates, seed + 1)
+            x = _levenberg_marquardt(smooth, x, iterations, verbose=verbose)
         x = _draw_search(sample, x, "arm", sweeps, verbose=verbose)
-        own_draw = _pick_own_draw(sample, x, candidates)
-        x = _draw_search(sample, x, "effects", sweeps, verbose=verbose)
-        x = _draw_search(sample, x, None, sweeps, verbose=verbose)
-        x = _draw_search(sample, x, None, sweeps, scale=0.5, verbose=verbose)
-    params = {**_from_vector(x, FITTED), "own_draw": own_draw}
+        params = {**_from_vector(x, FITTED), "own_draw": params["own_draw"]}
+        perm = condition_outcomes(cohort, outcome_from_uniforms(cohort, uniforms, params), verbose=verbose)
+    PERMUTATION_FILE.write_text(json.dumps({
+        "description": "mbcrt.synth.her2_rt step 6: patient k takes outcome permutation[k] of the model's outcomes",
+        "n": N_PAPER, "seed": seed, "permutation": perm.tolist()}) + "\n", encoding="utf-8")
     if verbose:
         pprint.pprint(params, sort_dicts=False, width=110)
     return params
@@ -1185,9 +1293,9 @@ def _km(t: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     has = deaths > 0
     times, deaths, at_risk = times[has], deaths[has], at_risk[has]
     surv = np.cumprod(1 - deaths / at_risk)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # no SE after the last patient at risk dies
         greenwood = np.cumsum(deaths / (at_risk * (at_risk - deaths)))
-    return times, surv, surv * np.sqrt(greenwood)
+        return times, surv, surv * np.sqrt(greenwood)
 
 
 def _km_median(times, surv, se) -> tuple[float, float]:
@@ -1246,8 +1354,8 @@ def _cox_one(t: np.ndarray, e: np.ndarray, x: np.ndarray) -> tuple[float, float]
 def fast_statistics(a: _CohortArrays, outcome: pd.DataFrame) -> dict[str, float]:
     """:func:`paper_statistics` without the multivariable Cox model, in plain numpy (fast); for each
     median of :data:`TARGETS` also ``<key>_s_at_target``, the survival at the published median."""
-    months = outcome["days"].to_numpy() / DAYS_PER_MONTH
-    dead = outcome["dead"].to_numpy()
+    months = np.asarray(outcome["days"]) / DAYS_PER_MONTH
+    dead = np.asarray(outcome["dead"])
     out: dict[str, float] = {}
     published_medians = {key: target for key, target, _ in TARGETS if key.endswith("_median")}
 
