@@ -5,6 +5,7 @@ Run from the project root (a script, not a test; it takes minutes at 10^6):
     .venv/bin/python benchmarks/run.py                          # n = 10^4, 10^5, 10^6, Python only
     .venv/bin/python benchmarks/run.py --with-r                 # the same work in R on the same data
     .venv/bin/python benchmarks/run.py --sizes 10000 --no-pipeline --with-r
+    .venv/bin/python benchmarks/run.py --sizes 1000000 --source her2_rt gbsg2 --no-components --bundled
 
 For each n it makes a GBSG2-like cohort (GBSG2 resampled with jitter, ``benchmarks/cohorts.py``;
 about 36% treated) and times, best of ``--repeat`` runs after one warm-up (so numba's one-off
@@ -28,6 +29,9 @@ Why the grid: MatchIt before 4.5.4 compares distances with C's integer ``abs()``
 between the nearest available controls below and above a treated unit, always takes the one below.
 R is therefore given whole-number distances (score on the grid times 2^24), on which integer ``abs()``
 is exact, and Python the same score divided by 2^24: same order, same ties, same nearest neighbours.
+
+``--no-components`` times only the whole pipeline; ``--bundled`` also times the bundled run
+(``python -m mbcrt run``: every study under ``studies/``, as ``./run_all.sh`` runs them).
 
 The whole pipeline (``python -m mbcrt run --config <study> --out <tmp>``, every notebook with kernels and
 HTML rendering) runs on the HER2 RT synthetic generator when it is installed (``--source auto``) or on
@@ -117,6 +121,13 @@ def on_grid(ps: np.ndarray) -> np.ndarray:
     return np.round(ps * GRID) / GRID
 
 
+def cold_cox_fit(d: dict, ties: str):
+    """One Cox fit as a first fit on these data: the sort a repeated fit would reuse is forgotten, so
+    best-of-n times the whole fit, as R's coxph does every time."""
+    cox._RECENT_RISK_SETS.clear()
+    return cox.fit_cox(d["Xcox"], d["time"], d["event"], ties=ties)
+
+
 def python_tasks(d: dict, ps: np.ndarray) -> dict:
     """Task name -> zero-argument function doing it."""
     ps_grid = on_grid(ps)
@@ -125,8 +136,8 @@ def python_tasks(d: dict, ps: np.ndarray) -> dict:
         "match_nocaliper": lambda: match_nearest(ps_grid, d["treat"], caliper=None, caliper_scale="probability"),
         "match_caliper": lambda: match_nearest(ps_grid, d["treat"], caliper=0.2, caliper_scale="probability"),
         "match_caliper_logit": lambda: match_nearest(ps, d["treat"], caliper=0.2, caliper_scale="logit"),
-        "cox_efron": lambda: cox.fit_cox(d["Xcox"], d["time"], d["event"], ties="efron"),
-        "cox_breslow": lambda: cox.fit_cox(d["Xcox"], d["time"], d["event"], ties="breslow"),
+        "cox_efron": lambda: cold_cox_fit(d, "efron"),
+        "cox_breslow": lambda: cold_cox_fit(d, "breslow"),
         "km_logrank": lambda: km_and_logrank(d),
     }
 
@@ -273,13 +284,15 @@ def pipeline_study(source: str, n: int, folder: Path) -> tuple[Path, str]:
     return make(folder, "data.csv"), source
 
 
-def run_pipeline(study_file: Path, out: Path) -> dict:
-    """``python -m mbcrt run --config study --out out`` as ./run_all.sh runs it; time, memory, step times."""
+def run_pipeline(study_file: Path | None, out: Path) -> dict:
+    """``python -m mbcrt run --config study --out out`` as ./run_all.sh runs it; time, memory, step times.
+    Without a study file, the bundled run (``python -m mbcrt run --out out``: every bundled study)."""
     log = out.parent / "pipeline.log"
     cpu_before = _children_cpu()
     start = time.perf_counter()
+    config = ["--config", str(study_file)] if study_file is not None else []
     with open(log, "w") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "mbcrt", "run", "--config", str(study_file), "--out", str(out)],
+        proc = subprocess.Popen([sys.executable, "-m", "mbcrt", "run", *config, "--out", str(out)],
                                 stdout=sink, stderr=subprocess.STDOUT)
         with TreeMemory(proc.pid) as memory:
             code = proc.wait()
@@ -292,6 +305,8 @@ def run_pipeline(study_file: Path, out: Path) -> dict:
     for line in text.splitlines():
         if "done in" in line and ".ipynb" in line:
             name = line.split("]")[1].split()[0]
+            if study_file is None:  # several studies: keep them apart
+                name = f"{line.split(']')[0].lstrip('[')}/{name}"
             steps[name] = float(line.rsplit("done in", 1)[1].split()[0])
     svgs = sorted(out.rglob("*.svg"), key=lambda p: p.stat().st_size)
     return {"seconds": elapsed, "cpu_seconds": cpu, "peak_tree_MB": memory.peak_total / 2**20,
@@ -312,9 +327,9 @@ TASK_LABELS = {
 }
 
 
-def result_rows(n: int, py: dict, r: dict | None, agreement: dict, pipelines: list[dict]) -> list[dict]:
+def result_rows(n: int, py: dict | None, r: dict | None, agreement: dict, pipelines: list[dict]) -> list[dict]:
     rows = []
-    for task, (label, r_key) in TASK_LABELS.items():
+    for task, (label, r_key) in (TASK_LABELS.items() if py is not None else ()):
         t_py = py["times"][task]
         t_r = r.get(r_key) if r and r_key else None
         note = agreement.get(task, "")
@@ -337,7 +352,8 @@ def markdown(table: pd.DataFrame) -> str:
     lines = ["| n | task | Python (s) | peak (MB) | R (s) | R / Python | agreement / note |",
              "|---:|---|---:|---:|---:|---:|---|"]
     for r in table.itertuples(index=False):
-        lines.append(f"| {r.n:,} | {r.task} | {fmt(r.python_s, 3)} | {fmt(r.peak_MB, 0)} | {fmt(r.r_s, 3)} | "
+        n = f"{r.n:,}" if r.n else ""  # 0: the bundled run, studies of their own sizes
+        lines.append(f"| {n} | {r.task} | {fmt(r.python_s, 3)} | {fmt(r.peak_MB, 0)} | {fmt(r.r_s, 3)} | "
                      f"{fmt(r.r_over_python, 1)} | {r.agreement} |")
     return "\n".join(lines)
 
@@ -369,6 +385,10 @@ def main() -> None:
     parser.add_argument("--source", choices=("auto", "her2_rt", "gbsg2"), nargs="+", default=["auto"],
                         help="cohort(s) for the whole pipeline (auto: HER2 RT generator if installed, else GBSG2-like)")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
+    parser.add_argument("--no-components", action="store_true",
+                        help="only the whole-pipeline runs (no propensity, matching, Cox, KM rows, no R)")
+    parser.add_argument("--bundled", action="store_true",
+                        help="also time the bundled run (python -m mbcrt run: every bundled study, default --jobs)")
     parser.add_argument("--results", type=Path, default=None, help="also write the table as CSV here")
     args = parser.parse_args()
 
@@ -380,8 +400,18 @@ def main() -> None:
     start = time.perf_counter()
     match_nearest([0.2, 0.4, 0.6], [1, 0, 0])
     print(f"numba compilation of the matcher (once per process): {time.perf_counter() - start:.2f} s", flush=True)
+    if args.no_components:
+        have_r = {"survival": False, "MatchIt": False}
 
     rows, loads, r_versions = [], [], {}
+    if args.bundled:
+        with tempfile.TemporaryDirectory(prefix="mbcrt-bench-") as tmp:
+            bundled = run_pipeline(None, Path(tmp) / "out")
+        print(f"\n== bundled run {bundled['seconds']:.1f} s, CPU {bundled['cpu_seconds']:.0f} s, "
+              f"peak {bundled['peak_tree_MB']:.0f} MB (tree), steps {bundled['steps']}", flush=True)
+        bundled["source"] = "bundled studies"
+        rows += result_rows(0, None, None, {}, [bundled])
+        loads.append(f"{os.getloadavg()[0]:.1f} after the bundled run")
     pipeline_sizes = [] if args.no_pipeline else (args.pipeline_sizes or args.sizes)
     auto = "her2_rt" if cohorts.her2_rt_available() else "gbsg2"
     sources = list(dict.fromkeys(auto if s == "auto" else s for s in args.source))
@@ -389,17 +419,18 @@ def main() -> None:
         print(f"\n== n = {n:,}", flush=True)
         with tempfile.TemporaryDirectory(prefix="mbcrt-bench-") as tmp:
             folder = Path(tmp)
-            frame = cohorts.gbsg2_like(n)
-            py, d, ps = run_python(frame, args.repeat, memory=not args.no_memory)
-            r, agreement = None, {}
-            if have_r["survival"]:
-                r = run_r(frame, ps, folder, matchit=have_r["MatchIt"] and n <= args.r_matchit_max,
-                          repeat=args.repeat)
-                agreement = compare_with_r(frame, py, r)
-                r_versions.update({k: v for k, v in r.items() if k.startswith("version.")})
-                for key, value in agreement.items():
-                    print(f"    agree  {key:<16} {value}")
-            del py["results"], d
+            py, r, agreement = None, None, {}
+            if not args.no_components:
+                frame = cohorts.gbsg2_like(n)
+                py, d, ps = run_python(frame, args.repeat, memory=not args.no_memory)
+                if have_r["survival"]:
+                    r = run_r(frame, ps, folder, matchit=have_r["MatchIt"] and n <= args.r_matchit_max,
+                              repeat=args.repeat)
+                    agreement = compare_with_r(frame, py, r)
+                    r_versions.update({k: v for k, v in r.items() if k.startswith("version.")})
+                    for key, value in agreement.items():
+                        print(f"    agree  {key:<16} {value}")
+                del py["results"], d
             pipelines = []
             for source in (sources if n in pipeline_sizes else []):
                 work = folder / f"pipeline_{source}"

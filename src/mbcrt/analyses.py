@@ -67,6 +67,23 @@ class KMAnalysis:
     at_risk: pd.DataFrame
 
 
+def _factorize_as_text(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each row's index into the distinct texts (``str(value)``) of ``values``, -1 where missing.
+
+    Groups are compared as text. Strings and integers are factorized as they are and only the
+    distinct values converted; other values (floats, mixed objects), which factorizing could merge
+    although their texts differ (``0.0`` and ``-0.0``, ``True`` and ``1``), are converted row by row.
+    """
+    raw, uniques = pd.factorize(values)
+    if values.dtype.kind in "iub" or all(type(u) is str for u in uniques):
+        return raw, [str(u) for u in uniques]
+    known = raw >= 0
+    codes, texts = pd.factorize(values[known].astype(str))
+    raw = np.full(len(values), -1, dtype=np.int64)
+    raw[known] = codes
+    return raw, list(texts)
+
+
 def km_analysis(study: Study, df: pd.DataFrame, endpoint: Endpoint, cohort: str, by: str | None = None,
                 order: list | None = None, at_risk_times=None) -> KMAnalysis:
     """KM curves, medians, landmark survival and log-rank of ``endpoint`` in ``df`` split by ``by``.
@@ -75,18 +92,23 @@ def km_analysis(study: Study, df: pd.DataFrame, endpoint: Endpoint, cohort: str,
     more groups with patients.
     """
     kw = km_survival_kwargs(study)
-    if by is not None:
-        df = df[df[by].notna()]  # a patient without a group value is in no group's curve
     t = df[endpoint.time].to_numpy(dtype=float)
     e = df[endpoint.event].to_numpy(dtype=int)
     curves = {}
     if by is not None:
-        groups = df[by].astype(str)
-        order = [str(o) for o in (order or category_levels(df[by]))]
-        order = [o for o in order if (groups == o).any()]
-        for level in order:
-            m = (groups == level).to_numpy()
-            curves[level] = survival.kaplan_meier(t[m], e[m], **kw)
+        raw, uniques = _factorize_as_text(df[by])
+        listed = [str(o) for o in (order or category_levels(df[by]))]
+        position = {label: k for k, label in enumerate(listed)}
+        index = np.array([position.get(u, -1) for u in uniques] + [-1], dtype=np.int64)[raw]
+        known = raw >= 0  # a patient without a group value is in no group's curve
+        t, e, index = t[known], e[known], index[known]
+        sizes = np.bincount(index[index >= 0], minlength=len(listed))
+        for level in listed:
+            if sizes[position[level]] > 0:
+                m = index == position[level]
+                curves[level] = survival.kaplan_meier(t[m], e[m], **kw)
+        texts = np.empty(len(listed), dtype=object)
+        texts[:] = listed  # the text of each position in the order
     overall = survival.kaplan_meier(t, e, **kw)
     rows, marks = [], []
     for group, km in [("All", overall), *curves.items()]:
@@ -100,14 +122,16 @@ def km_analysis(study: Study, df: pd.DataFrame, endpoint: Endpoint, cohort: str,
                               "surv": r.surv, "lower": r.lower, "upper": r.upper, "n_risk": r.n_risk})
     lr = pd.DataFrame(columns=LOGRANK_COLUMNS)
     if len(curves) >= 2:
-        keep = df[by].astype(str).isin(list(curves)).to_numpy()
-        res = survival.logrank_test(t[keep], e[keep], df[by].astype(str).to_numpy()[keep])
+        keep = index >= 0  # the patients of the curves
+        res = survival.logrank_test(t[keep], e[keep], texts[index[keep]])
         lr = pd.DataFrame([{"endpoint": endpoint.name, "cohort": cohort, "chisq": res.chisq, "df": res.df,
                             "p": res.p}])
     shown = curves if curves else {"All": overall}
     times = at_risk_times if at_risk_times is not None else default_ticks(t)
     if curves:
-        at_risk = survival.at_risk_table(t, df[by].astype(str).to_numpy(), times, order=list(curves))
+        # A value outside the order is an error of at_risk_table, which names it.
+        groups = texts[index] if (index >= 0).all() else df[by][known].astype(str).to_numpy()
+        at_risk = survival.at_risk_table(t, groups, times, order=list(curves))
     else:
         at_risk = survival.at_risk_table(t, np.full(len(t), "All"), times, order=["All"])
     return KMAnalysis(shown, pd.DataFrame(rows), pd.DataFrame(marks, columns=LANDMARK_COLUMNS), lr, at_risk)
@@ -167,15 +191,20 @@ def cox_models(study: Study, df: pd.DataFrame, cohort: str) -> tuple[pd.DataFram
     ties, alpha = study.cox["ties"], study.survival["alpha"]
     t, e = df["_time"].to_numpy(float), df["_event"].to_numpy(int)
     terms = (["_treat"] if study.two_arm else []) + covs
-    uni, ph_parts = [], []
+    uni, ph_parts, designs = [], [], []
     for var in terms:
-        X = df[["_treat"]].astype(float) if var == "_treat" else \
-            design_matrix(df, [var], study.categorical, study.levels)
+        if var == "_treat":
+            X = df[["_treat"]].astype(float)
+        else:  # each covariate's columns once: the multivariable design is these side by side
+            X = design_matrix(df, [var], study.categorical, study.levels)
+            designs.append(X)
         fit = cox.fit_cox(X, t, e, ties=ties, alpha=alpha)
         uni.append(_cox_rows(study, fit, covs, cohort))
         if var == "_treat":
             ph_parts.append(cox.cox_zph(fit).reset_index(names="term").assign(model="univariable"))
-    Xm = design_matrix(df, covs, study.categorical, study.levels)
+    Xm = pd.concat(designs, axis=1) if designs else pd.DataFrame(index=df.index)
+    if Xm.columns.has_duplicates:  # a covariate listed twice: one column each, as design_matrix gives
+        Xm = Xm.loc[:, ~Xm.columns.duplicated()]
     if study.two_arm:
         Xm.insert(0, "_treat", df["_treat"].astype(float).to_numpy())
     multi = cox.fit_cox(Xm, t, e, ties=ties, alpha=alpha)
@@ -236,18 +265,22 @@ def subgroup_analysis(study: Study, df: pd.DataFrame, cohort: str,
         levels=study.levels, labels=study.labels, ties=study.cox["ties"], alpha=study.survival["alpha"])
     control, treated = study.arms
     extra, panels = [], []
+    needed = df[list(dict.fromkeys([ep.time, ep.event, "_arm"]))]  # a level's rows: these columns only
+    ticks = default_ticks(df[ep.time].to_numpy(float))
+    as_text = {var: _factorize_as_text(df[var]) for var in hrs["variable"].unique()}
     for r in hrs.itertuples(index=False):
-        sub = df[df[r.variable].astype(str) == str(r.level)]
+        raw, texts = as_text[r.variable]
+        wanted = [j for j, text in enumerate(texts) if text == str(r.level)]
+        sub = needed[np.isin(raw, wanted)]
         if sub.empty:
             extra.append({"median_treated": np.nan, "median_control": np.nan, "logrank_p": np.nan})
             continue
-        km = km_analysis(study, sub, ep, cohort, by="_arm", order=study.arms,
-                         at_risk_times=default_ticks(df[ep.time].to_numpy(float)))
+        km = km_analysis(study, sub, ep, cohort, by="_arm", order=study.arms, at_risk_times=ticks)
         med = dict(zip(km.summary["group"], km.summary["median"]))
         p = float(km.logrank["p"].iloc[0]) if len(km.logrank) else np.nan
         extra.append({"median_treated": med.get(treated, np.nan), "median_control": med.get(control, np.nan),
                       "logrank_p": p})
-        panels.append({"title": f"{study.label(r.variable)}: {r.level}", "curves": km.curves,
+        panels.append({"title": f"{study.label(r.variable)}: {r.level}", "level": str(r.level), "curves": km.curves,
                        "at_risk": km.at_risk, "annotation": f"Log-rank {format_p(p)}"})
     table = pd.concat([hrs.reset_index(drop=True), pd.DataFrame(extra)], axis=1)
     table.insert(0, "cohort", cohort)
@@ -261,10 +294,11 @@ def subgroup_analysis(study: Study, df: pd.DataFrame, cohort: str,
 def cohort_overview(study: Study, df: pd.DataFrame) -> pd.DataFrame:
     """Patients and events of the primary endpoint, overall and per group (counts only)."""
     by, order = group_column(study)
-    rows = [("All", df)] + ([(g, df[df[by] == g]) for g in order] if by else [])
+    rows = [("All", np.ones(len(df), dtype=bool))] + ([(g, (df[by] == g).to_numpy()) for g in order] if by else [])
     ep = endpoints(study)[0]
-    table = pd.DataFrame([{"group": g, "patients": len(d), "events": int(d["_event"].sum()),
-                           "endpoint": ep.label} for g, d in rows])
+    event = df["_event"].to_numpy()
+    table = pd.DataFrame([{"group": g, "patients": int(m.sum()), "events": int(event[m].sum()),
+                           "endpoint": ep.label} for g, m in rows])
     return privacy.suppress(table, "cohort_overview", study.min_cell_count)
 
 
@@ -450,7 +484,9 @@ def subgroup_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> SubgroupSte
     for cohort, df in cohorts.items():
         table, panels = subgroup_analysis(study, df, cohort)
         table = privacy.suppress(table, "subgroups", study.min_cell_count)
-        panels = [p for p in panels if all(c.n >= study.min_cell_count for c in p["curves"].values())]
+        shown = None if study.subgroup_panels is None else {str(v) for v in study.subgroup_panels}
+        panels = [p for p in panels if all(c.n >= study.min_cell_count for c in p["curves"].values())
+                  and (shown is None or p["level"] in shown)]
         tables.append(table)
         empty = table[table["n"] == 0]
         for r in empty.itertuples():

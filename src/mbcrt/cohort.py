@@ -8,6 +8,7 @@ columns, the derived ones, and four standard columns the later steps use:
 
 from __future__ import annotations
 
+import ast
 import csv
 import warnings
 from dataclasses import dataclass
@@ -122,9 +123,13 @@ def _to_numpy_dtypes(df: pd.DataFrame) -> pd.DataFrame:
             out[col] = s.astype("float64") if s.isna().any() else s.astype("int64")
         elif pd.api.types.is_float_dtype(s):
             out[col] = s.astype("float64")
+        elif isinstance(s.dtype, pd.StringDtype):
+            out[col] = s.to_numpy(dtype=object, na_value=None)  # one pass, not a copy then a masked copy
         else:
             out[col] = s.astype(object).where(s.notna(), None)
-    return pd.DataFrame(out, index=df.index)
+    # Every array above is new: no copy, and no merging of the columns into blocks here (the copy
+    # parse_dates makes next does both in one pass).
+    return pd.DataFrame(out, index=df.index, copy=False)
 
 
 def required_columns(study: Study) -> list[str]:
@@ -170,7 +175,11 @@ def parse_dates(df: pd.DataFrame, columns, file: str) -> pd.DataFrame:
 
 def derive(df: pd.DataFrame, rules: list[dict], file: str) -> pd.DataFrame:
     """Add derived columns in order (see the README: interval, present, any_present, expr)."""
-    df = df.copy()
+    return _derive_into(df.copy(), rules, file)
+
+
+def _derive_into(df: pd.DataFrame, rules: list[dict], file: str) -> pd.DataFrame:
+    """:func:`derive` adding the columns to ``df`` itself (for a frame no one else holds)."""
     for rule in rules:
         name = rule.get("name")
         kinds = [k for k in ("interval", "present", "any_present", "expr") if k in rule]
@@ -209,18 +218,36 @@ def apply_criteria(df: pd.DataFrame, criteria: list[dict], file: str) -> tuple[p
         "Analysis cohort".
     """
     rows = [{"order": 0, "criterion": "Records assessed", "excluded": 0, "remaining": len(df)}]
+    # The rows still in, as a mask: each criterion sees them, with only the columns it names (filtering
+    # the whole wide export after every criterion copied every column each time).
+    remaining = np.ones(len(df), dtype=bool)
     for i, crit in enumerate(criteria, start=1):
+        rows_in = _rows_for(df, remaining, crit["keep"])
         try:
-            keep = df.eval(crit["keep"], engine="python")
+            keep = rows_in.eval(crit["keep"], engine="python")
         except Exception as exc:  # noqa: BLE001 - a user's expression: say which one failed
             raise InputError(f"criterion '{crit.get('reason')}' cannot be evaluated ({type(exc).__name__}: {exc})",
                              file=file, column="criteria") from None
         keep = keep.fillna(False).astype(bool)
         rows.append({"order": i, "criterion": crit["reason"], "excluded": int((~keep).sum()),
                      "remaining": int(keep.sum())})
-        df = df[keep]
+        remaining[remaining] = rows_in.index.isin(rows_in[keep].index) if not keep.index.equals(rows_in.index) \
+            else keep.to_numpy()
+    df = df[remaining] if not remaining.all() else df
     rows.append({"order": len(rows), "criterion": "Analysis cohort", "excluded": 0, "remaining": len(df)})
     return df, pd.DataFrame(rows)
+
+
+def _rows_for(df: pd.DataFrame, remaining: np.ndarray, expression: str) -> pd.DataFrame:
+    """The rows still in, with the columns ``expression`` names (all columns if it cannot be parsed
+    as plain Python, e.g. with backticks or ``@``)."""
+    try:
+        names = {node.id for node in ast.walk(ast.parse(expression, mode="eval")) if isinstance(node, ast.Name)}
+    except SyntaxError:
+        columns = list(df.columns)
+    else:
+        columns = [c for c in df.columns if c in names]
+    return df.loc[remaining, columns] if not remaining.all() else df[columns]
 
 
 @dataclass
@@ -265,8 +292,7 @@ def build_cohort(study: Study, df: pd.DataFrame | None = None) -> CohortResult:
         df = read_data(study.data_path)
     check_columns(df, study)
     validation.check_export(df, study)
-    df = parse_dates(df, c["dates"], shown)
-    df = derive(df, c["derive"], shown)
+    df = _derive_into(parse_dates(df, c["dates"], shown), c["derive"], shown)  # parse_dates made a copy
     df, attrition = apply_criteria(df, c["criteria"], shown)
     if c["first_row_per_id"]:
         before = len(df)
@@ -286,7 +312,7 @@ def build_cohort(study: Study, df: pd.DataFrame | None = None) -> CohortResult:
         raise InputError("duplicate patient ids (set first_row_per_id to keep one row per patient)", file=shown,
                          column=c["id"], n_rows=dup)
     validation.check_analysis_cohort(df, study)
-    df = add_standard_columns(df.reset_index(drop=True), study)
+    df = _add_standard_columns_into(df.reset_index(drop=True), study)  # reset_index made a copy
     validation.check_models(df, study)
     arms = None
     if study.two_arm:
@@ -297,9 +323,13 @@ def build_cohort(study: Study, df: pd.DataFrame | None = None) -> CohortResult:
 
 def add_standard_columns(df: pd.DataFrame, study: Study) -> pd.DataFrame:
     """Add ``_time``, ``_event`` (and ``_treat``, ``_arm``) with checks of each."""
+    return _add_standard_columns_into(df.copy(), study)
+
+
+def _add_standard_columns_into(df: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """:func:`add_standard_columns` adding the columns to ``df`` itself (for a frame no one else holds)."""
     c = study.config
     shown = paths.relative(study.data_path)
-    df = df.copy()
     time = pd.to_numeric(df[c["time"]], errors="coerce")
     n_bad = int(time.isna().sum())
     if n_bad:

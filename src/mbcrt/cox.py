@@ -114,6 +114,34 @@ def _risk_sets(time: np.ndarray, event: np.ndarray, strata_codes: np.ndarray, ti
                      death_segment=segment[group_start[event_group]])
 
 
+#: The last few sorts: (time, event, strata codes, ties, risk sets), most recent first.
+_RECENT_RISK_SETS: list[tuple] = []
+_RECENT_RISK_SETS_KEPT = 2
+
+
+def _shared_risk_sets(time: np.ndarray, event: np.ndarray, strata_codes: np.ndarray, ties: str) -> _RiskSets:
+    """:func:`_risk_sets`, reused when the data equal one of the last few fits' data.
+
+    A study fits many models to the same rows (each univariable model, the full model, the reduced
+    and full models of an interaction test): their times, events and strata are the same, so is
+    the sort. The arrays are compared in full, so a hit is exact, whatever produced them; the
+    comparison is O(n), the sort it saves O(n log n) and several times slower. Only the last
+    :data:`_RECENT_RISK_SETS_KEPT` are kept, so the memory held is bounded.
+    """
+    for i, (t, e, s, kind, rs) in enumerate(_RECENT_RISK_SETS):
+        if (kind == ties and len(t) == len(time) and np.array_equal(t, time) and np.array_equal(e, event)
+                and np.array_equal(s, strata_codes)):
+            _RECENT_RISK_SETS.insert(0, _RECENT_RISK_SETS.pop(i))
+            return rs
+    rs = _risk_sets(time, event, strata_codes, ties)
+    for array in vars(rs).values():
+        array.flags.writeable = False  # shared between fits: nobody may change it
+    # Copies: the caller's arrays may be views of data that is changed later.
+    _RECENT_RISK_SETS.insert(0, (time.copy(), event.copy(), strata_codes.copy(), ties, rs))
+    del _RECENT_RISK_SETS[_RECENT_RISK_SETS_KEPT:]
+    return rs
+
+
 def _segment_sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Sums over the last axis between consecutive ``starts`` (a no-op when every run has one element)."""
     if len(starts) == values.shape[-1]:
@@ -498,7 +526,7 @@ def fit_cox(X: pd.DataFrame, time, event, *, ties: str = "efron", strata=None, c
         warnings.warn(f"{events} events for {p} coefficient(s): fewer than {MIN_EVENTS_PER_VARIABLE} "
                       "events per variable, estimates may be biased", StatisticalWarning, stacklevel=2)
 
-    rs = _risk_sets(t, e, strata_codes, ties)
+    rs = _shared_risk_sets(t, e, strata_codes, ties)
     xs = xt[:, rs.order]
     xs -= xs.mean(axis=1, keepdims=True)  # keeps exp() in range and sums accurate; the fit is invariant
     if p == 0:

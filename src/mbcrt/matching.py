@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from mbcrt.design import category_levels
+from mbcrt.design import category_codes
 from mbcrt.errors import InputError, StatisticalWarning, closest
 
 CALIPER_SCALES = ("logit", "probability")
@@ -512,7 +512,7 @@ def matched_frame(df: pd.DataFrame, result: MatchResult, ps) -> pd.DataFrame:
         if column in df.columns:
             raise InputError("the data already has this column; rename it before matching", column=column)
     rows = np.flatnonzero(result.pair_id > 0)
-    out = df.iloc[rows].copy()
+    out = df.take(rows)  # a new frame already: no second copy of every column
     out["pair_id"] = result.pair_id[rows]
     out["ps"] = scores[rows]
     return out
@@ -551,15 +551,7 @@ def standardized_difference(x, treat, *, categorical: bool = False, levels: Sequ
     values = values.reset_index(drop=True)
     is_treated = _as_treatment(treat, len(values))
     if categorical:
-        lv = category_levels(values, levels)
-        observed = values.notna().to_numpy()
-        smd = {}
-        for level in lv:
-            indicator = (values == level).to_numpy(dtype=np.float64)
-            p1 = indicator[is_treated & observed].mean() if (is_treated & observed).any() else np.nan
-            p0 = indicator[~is_treated & observed].mean() if (~is_treated & observed).any() else np.nan
-            smd[level] = _ratio(p1 - p0, (p1 * (1 - p1) + p0 * (1 - p0)) / 2)
-        return pd.Series(smd, name=values.name, dtype=np.float64)
+        return _smd_by_level(values, is_treated, levels)[1]
     numeric = pd.to_numeric(values, errors="coerce")
     non_numeric = int(numeric.isna().sum() - values.isna().sum())
     if non_numeric:
@@ -571,6 +563,20 @@ def standardized_difference(x, treat, *, categorical: bool = False, levels: Sequ
     if treated.size < 2 or control.size < 2:
         return float("nan")
     return _ratio(treated.mean() - control.mean(), (treated.var(ddof=1) + control.var(ddof=1)) / 2)
+
+
+def _smd_by_level(values: pd.Series, is_treated: np.ndarray, levels: Sequence | None) -> tuple[list, pd.Series]:
+    """The levels and the SMD of each (see :func:`standardized_difference`), the column factorized once."""
+    lv, codes = category_codes(values, levels)  # codes == k is values == lv[k]
+    observed = codes != -1
+    treated, control = is_treated & observed, ~is_treated & observed
+    smd = {}
+    for level in lv:
+        indicator = (codes == lv.index(level)).astype(np.float64)
+        p1 = indicator[treated].mean() if treated.any() else np.nan
+        p0 = indicator[control].mean() if control.any() else np.nan
+        smd[level] = _ratio(p1 - p0, (p1 * (1 - p1) + p0 * (1 - p0)) / 2)
+    return lv, pd.Series(smd, name=values.name, dtype=np.float64)
 
 
 def _ratio(difference: float, pooled_variance: float) -> float:
@@ -608,7 +614,7 @@ def balance_table(before: pd.DataFrame, after: pd.DataFrame | None, *, treatment
         Columns ``variable, label, level, smd_before, smd_after``; ``level`` is "" for continuous
         covariates and ``smd_after`` is NaN when ``after`` is None.
     """
-    categorical = set(categorical)
+    categorical, covariates = set(categorical), list(covariates)
     levels = dict(levels or {})
     labels = dict(labels or {})
     frames = {"before": before} if after is None else {"before": before, "after": after}
@@ -618,12 +624,12 @@ def balance_table(before: pd.DataFrame, after: pd.DataFrame | None, *, treatment
             raise InputError(f"column missing from the {which}-matching data.{closest(missing[0], frame.columns)}",
                              column=missing[0])
     rows = []
+    arms = {id(frame): _as_treatment(frame[treatment], len(frame)) for frame in frames.values()} if covariates else {}
     for variable in covariates:
         label = labels.get(variable, variable)
         if variable in categorical:
-            lv = category_levels(before[variable], levels.get(variable))
-            smd_before = standardized_difference(before[variable], before[treatment], categorical=True, levels=lv)
-            smd_after = (standardized_difference(after[variable], after[treatment], categorical=True, levels=lv)
+            lv, smd_before = _smd_by_level(before[variable], arms[id(before)], levels.get(variable))
+            smd_after = (_smd_by_level(after[variable], arms[id(after)], lv)[1]
                          if after is not None else pd.Series(np.nan, index=smd_before.index))
             for level in lv:
                 rows.append((variable, label, str(level), smd_before[level], smd_after[level]))

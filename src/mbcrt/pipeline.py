@@ -1,6 +1,10 @@
 """Run a study end to end: execute its notebooks with papermill into a staging folder, render them,
 and move the results into place only when every step succeeded.
 
+A study's notebooks run one after the other in one kernel (:class:`StudyKernel`), made to look fresh
+before each step: a kernel start and the package's imports per notebook cost more than a small study's
+whole analysis. Studies run in parallel in worker processes (``jobs``).
+
 A failure stops the study with :class:`StepFailed` (naming the study, notebook, cell and error); the
 failed notebook's HTML is kept under ``reports/<study>/failed/`` and the last good ``tables/``,
 ``figures/``, ``build/`` and ``reports/`` of the study are left untouched.
@@ -66,8 +70,117 @@ def _failed_cell(nb_path: Path) -> int | None:
     return None
 
 
-def execute_step(study: Study, step: str, notebook: str, staging: Path, overrides: list[str]) -> Path:
-    """Execute one notebook into ``staging/reports/<study>/`` and render its two HTML files."""
+#: The kernel's own start-up chatter is not the user's business.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+
+#: Sent (silently, before each step) to a kernel shared by a study's steps: see
+#: :func:`mbcrt.context.prepare_kernel_for_step`. Binds no name in the user namespace.
+_PREPARE_STEP = "__import__('mbcrt.context').context.prepare_kernel_for_step()"
+
+
+def _block_slow_optional_imports() -> None:
+    """Keep ``rfc3987_syntax`` out of this process: ``jsonschema`` imports it, when installed, for
+    its "iri" format checks, and it compiles a grammar on import (2-4 s in every runner process;
+    python-jsonschema/jsonschema#1521). nbformat's schemas use no such format, so importing nbformat,
+    papermill and nbconvert without it changes nothing but their start-up time."""
+    import sys
+
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # None in sys.modules: import raises ImportError
+
+
+def warm_up() -> None:
+    """Import what running and rendering notebooks needs (papermill, nbconvert, the kernel client).
+
+    Called before studies are run in worker processes, so forked workers inherit the modules instead
+    of each importing them again.
+    """
+    _block_slow_optional_imports()
+    import jupyter_client  # noqa: F401
+    import nbconvert  # noqa: F401
+    import papermill  # noqa: F401
+
+
+class StudyKernel:
+    """One kernel running every step of a study in turn, each step made to look fresh.
+
+    A kernel per notebook costs a kernel start and the package's imports every time (3-5 s per
+    step, whatever the study's size). Here the kernel starts once; before each step
+    :func:`mbcrt.context.prepare_kernel_for_step` empties the user namespace, sets the execution
+    count back to 1 and restores the warning filters, so a notebook sees what a fresh kernel shows
+    it and its report is the same. A kernel that died is not restarted: the next step fails.
+
+    Use as a context manager; the kernel is shut down on leaving, also on error or Ctrl-C.
+    """
+
+    def __init__(self):
+        self.manager = None
+
+    def __enter__(self) -> "StudyKernel":
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        self.manager = AsyncKernelManager(kernel_name="python3")
+        # The working directory papermill gives a notebook's own kernel.
+        run_sync(self.manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, cwd=str(paths.NOTEBOOKS_DIR))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from jupyter_core.utils import run_sync
+
+        if self.manager is not None:
+            with contextlib.suppress(Exception):  # already dead, or Ctrl-C while it was stopping
+                run_sync(self.manager.shutdown_kernel)(now=True)
+            self.manager = None
+
+
+def _shared_kernel_engine():
+    """Papermill's nbclient engine, running the notebook in a :class:`StudyKernel` (registered once)."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.log import logger
+
+    name = "mbcrt-study-kernel"
+    if name in papermill_engines._engines:
+        return name
+
+    class StepClient(PapermillNotebookClient):
+        """Runs :data:`_PREPARE_STEP` in the kernel before the notebook's cells."""
+
+        def papermill_execute_cells(self):
+            reply = self.wait_for_reply(self.kc.execute(_PREPARE_STEP, silent=True, store_history=False,
+                                                        allow_stdin=False))
+            if reply is None or reply["content"]["status"] != "ok":
+                content = reply["content"] if reply else {}
+                raise RuntimeError(f"the kernel could not be prepared for the step: {content.get('ename', '')} "
+                                   f"{content.get('evalue', 'no reply')}")
+            super().papermill_execute_cells()
+
+    class StudyKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                     stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+            kwargs.pop("input_path", None)
+            client = StepClient(nb_man, kernel_name=kernel_name, timeout=execution_timeout,
+                                startup_timeout=start_timeout, log=logger, log_output=log_output,
+                                stdout_file=stdout_file, stderr_file=stderr_file, **kwargs)
+            try:
+                return client.execute()
+            finally:
+                if client.kc is not None:  # the kernel is the study's: close only this step's channels
+                    client.kc.stop_channels()
+
+    papermill_engines.register(name, StudyKernelEngine)
+    return name
+
+
+def execute_step(study: Study, step: str, notebook: str, staging: Path, overrides: list[str],
+                 kernel: StudyKernel | None = None) -> Path:
+    """Execute one notebook into ``staging/reports/<study>/`` and render its two HTML files.
+
+    In ``kernel`` when given (a study's shared kernel), else in a kernel of its own.
+    """
+    _block_slow_optional_imports()
     import papermill as pm
 
     out_dir = staging / "reports" / study.name
@@ -79,12 +192,13 @@ def execute_step(study: Study, step: str, notebook: str, staging: Path, override
         "overrides": json.dumps(list(overrides)),
         "out_root": _portable(staging),
     }
+    engine = {"extra_arguments": KERNEL_ARGUMENTS}
+    if kernel is not None:
+        engine = {"engine_name": _shared_kernel_engine(), "km": kernel.manager}
     try:
         pm.execute_notebook(str(paths.NOTEBOOKS_DIR / notebook), str(out_nb), parameters=params,
                             kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False,
-                            log_output=False, report_mode=False,
-                            # the kernel's own start-up chatter is not the user's business
-                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+                            log_output=False, report_mode=False, **engine)
     except pm.PapermillExecutionError as exc:
         report.render_notebook(out_nb, study)
         raise StepFailed(study.name, notebook, _failed_cell(out_nb), exc.ename, exc.evalue) from None
@@ -140,16 +254,17 @@ def run_study(study_file: str | Path, overrides: list[str] | None = None, *, pro
     shutil.rmtree(staging, ignore_errors=True)  # a previous interrupted run leaves nothing behind
     staging.mkdir(parents=True)
     try:
-        for step, notebook in study.notebooks():
-            t0 = time.perf_counter()
-            try:
-                execute_step(study, step, notebook, staging, overrides)
-            except StepFailed:
-                _keep_failed(staging, study.name, notebook, root)
-                raise
-            elapsed = time.perf_counter() - t0
-            run.steps.append({"step": step, "notebook": notebook, "seconds": round(elapsed, 1)})
-            progress(f"[{study.name}] {notebook:<22} done in {elapsed:5.1f} s")
+        with StudyKernel() as kernel:
+            for step, notebook in study.notebooks():
+                t0 = time.perf_counter()
+                try:
+                    execute_step(study, step, notebook, staging, overrides, kernel=kernel)
+                except StepFailed:
+                    _keep_failed(staging, study.name, notebook, root)
+                    raise
+                elapsed = time.perf_counter() - t0
+                run.steps.append({"step": step, "notebook": notebook, "seconds": round(elapsed, 1)})
+                progress(f"[{study.name}] {notebook:<22} done in {elapsed:5.1f} s")
         report.write_run_metadata(study, staging, overrides, run.steps)
         _promote(staging, study.name, root)
     finally:
@@ -255,6 +370,7 @@ def run_many(study_files: list[Path], overrides: list[str] | None = None, *, pro
             raise InputError(f"study '{name}' is named twice in one run", file=paths.relative(f))
         names.add(name)
         files.append(f)
+    warm_up()
     if jobs > 1 and len(files) > 1:
         from concurrent.futures import ProcessPoolExecutor
 

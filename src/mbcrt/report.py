@@ -54,10 +54,26 @@ def _inject(page: str, nav: str) -> str:
     return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + nav, page, count=1)
 
 
+_EXPORTERS: dict = {}
+
+
+def _exporter(hide_code: bool):
+    """The HTML exporter for one of the two pages, made once per process (it compiles its templates
+    on first use; a new exporter per page redid that work for every notebook)."""
+    if hide_code not in _EXPORTERS:
+        from nbconvert import HTMLExporter
+
+        exporter = HTMLExporter(template_name="lab")
+        exporter.exclude_input = hide_code
+        exporter.exclude_input_prompt = hide_code
+        exporter.exclude_output_prompt = hide_code
+        _EXPORTERS[hide_code] = exporter
+    return _EXPORTERS[hide_code]
+
+
 def render_notebook(nb_path: Path, study: Study) -> tuple[Path, Path]:
     """Render an executed notebook to ``<stem>.html`` (no code) and ``<stem>.analyst.html`` (with code)."""
     import nbformat
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(nb_path, as_version=4)
     papermill_tags = {"injected-parameters", "papermill-error-cell-tag"}
@@ -72,11 +88,7 @@ def render_notebook(nb_path: Path, study: Study) -> tuple[Path, Path]:
            + (" &middot; <b style='color:#b35900'>SYNTHETIC DATA</b>" if study.synthetic else "") + "</div>")
     outputs = []
     for suffix, hide_code in ((".html", True), (".analyst.html", False)):
-        exporter = HTMLExporter(template_name="lab")
-        exporter.exclude_input = hide_code
-        exporter.exclude_input_prompt = hide_code
-        exporter.exclude_output_prompt = hide_code
-        body, _ = exporter.from_notebook_node(_without_parameters(nb) if hide_code else nb)
+        body, _ = _exporter(hide_code).from_notebook_node(_without_parameters(nb) if hide_code else nb)
         out = nb_path.with_suffix(suffix) if suffix == ".html" else nb_path.parent / f"{step}{suffix}"
         out.write_text(_inject(make_static(body), nav), encoding="utf-8")
         outputs.append(out)

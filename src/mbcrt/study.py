@@ -50,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "levels": {},
     "labels": {},
     "subgroups": [],
+    "subgroup_panels": None,  # levels drawn as Kaplan-Meier panels (None: every level)
     "landmarks": [],
     "derive": [],
     "criteria": [],
@@ -239,6 +240,8 @@ def _check(c: dict, file: str) -> None:
     for key in ("covariates", "categorical", "subgroups", "landmarks"):
         if not isinstance(c[key], list):
             bad("must be a list", key)
+    if c["subgroup_panels"] is not None and not isinstance(c["subgroup_panels"], list):
+        bad("must be a list of subgroup levels, or null for every level", "subgroup_panels")
     unknown_cat = [v for v in c["categorical"] if v not in c["covariates"] + c["subgroups"]
                    + (c["table1"]["variables"] or [])]
     if unknown_cat:

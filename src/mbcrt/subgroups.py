@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mbcrt.cox import MIN_EVENTS_PER_VARIABLE, _aliased_columns, fit_cox, likelihood_ratio
-from mbcrt.design import category_levels
+from mbcrt.design import category_codes
 from mbcrt.errors import InputError, StatisticalWarning
 
 COLUMNS = ["variable", "label", "level", "n", "events", "n_treated", "n_control", "events_treated",
@@ -73,13 +73,17 @@ def _level_hazard_ratio(sub: pd.DataFrame, time: str, event: str, treatment: str
     return row
 
 
-def _interaction_design(data: pd.DataFrame, treatment: str, var: str, levels: list) -> tuple:
-    """Design columns of ``treat + var`` and of the added ``treat:var`` terms (estimable ones only)."""
-    present = [lv for lv in levels if (data[var] == lv).any()]
+def _interaction_design(data: pd.DataFrame, treatment: str, var: str, levels: list,
+                        codes: np.ndarray) -> tuple:
+    """Design columns of ``treat + var`` and of the added ``treat:var`` terms (estimable ones only).
+
+    ``codes`` is each row's index into ``levels`` (see :func:`mbcrt.design.category_codes`).
+    """
+    present = [lv for lv in levels if (codes == levels.index(lv)).any()]
     arm = data[treatment].to_numpy(dtype=np.float64)
     main = pd.DataFrame({treatment: arm}, index=data.index)
     for lv in present[1:]:
-        main[f"{var}{lv}"] = (data[var] == lv).to_numpy(dtype=np.float64)
+        main[f"{var}{lv}"] = (codes == levels.index(lv)).astype(np.float64)
     inter = pd.DataFrame({f"{treatment}:{c}": arm * main[c].to_numpy() for c in main.columns[1:]},
                          index=data.index)
     full = pd.concat([main, inter], axis=1)
@@ -90,14 +94,23 @@ def _interaction_design(data: pd.DataFrame, treatment: str, var: str, levels: li
 
 
 def _interaction_p(df: pd.DataFrame, time: str, event: str, treatment: str, var: str, levels: list,
-                   ties: str) -> tuple[float, str]:
-    """Likelihood-ratio p of treatment-by-``var`` interaction, and a note when it is not computed."""
-    data = df[df[var].notna()]
-    with_events = [lv for lv in levels if data.loc[data[var] == lv, event].sum() > 0]
-    data = data[data[var].isin(with_events)]
+                   codes: np.ndarray, ties: str) -> tuple[float, str]:
+    """Likelihood-ratio p of treatment-by-``var`` interaction, and a note when it is not computed.
+
+    ``df`` holds the time, event and treatment columns; ``codes`` each row's index into ``levels``
+    (-1 missing).
+    """
+    known = codes >= 0
+    events = np.bincount(codes[known], weights=df[event].to_numpy()[known], minlength=len(levels))
+    with_events = [lv for lv in levels if events[levels.index(lv)] > 0]
     if len(with_events) < 2:
         return np.nan, "interaction not tested: fewer than two levels with events"
-    main, full = _interaction_design(data, treatment, var, with_events)
+    rows = np.isin(codes, [levels.index(lv) for lv in with_events])
+    data = df[rows]
+    renumber = np.full(len(levels), -1, dtype=np.int64)  # codes into with_events (first listings)
+    for lv in with_events:
+        renumber[levels.index(lv)] = with_events.index(lv)
+    main, full = _interaction_design(data, treatment, var, with_events, renumber[codes[rows]])
     if full.shape[1] == main.shape[1]:
         return np.nan, "interaction not tested: no level has both arms"
     try:
@@ -148,12 +161,16 @@ def subgroup_hazard_ratios(df: pd.DataFrame, *, time: str, event: str, treatment
     """
     levels, labels = dict(levels or {}), dict(labels or {})
     _check_columns(df, time, event, treatment, variables)
+    data = df[list(dict.fromkeys([time, event, treatment]))]  # the rows of a level: these columns only
+    coded = {var: category_codes(df[var], levels.get(var)) for var in variables}
+    # Interaction tests first: they usually share one set of rows, so one sort of the data.
+    interaction = {var: _interaction_p(data, time, event, treatment, var, *coded[var], ties) for var in variables}
     rows, few = [], []
     for var in variables:
-        var_levels = category_levels(df[var], levels.get(var))
-        p_int, int_note = _interaction_p(df, time, event, treatment, var, var_levels, ties)
+        var_levels, codes = coded[var]
+        p_int, int_note = interaction[var]
         for lv in var_levels:
-            row = _level_hazard_ratio(df[df[var] == lv], time, event, treatment, ties, alpha)
+            row = _level_hazard_ratio(data[codes == var_levels.index(lv)], time, event, treatment, ties, alpha)
             if 0 < row["events"] < MIN_EVENTS_PER_VARIABLE:
                 few.append(f"{var}={lv} ({row['events']})")
             notes = [n for n in (row["note"], int_note) if n]

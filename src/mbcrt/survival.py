@@ -82,6 +82,21 @@ def _check_options(conf_type: str, alpha: float, median_ci: str = "brookmeyer-cr
     return float(stats.norm.ppf(1 - alpha / 2))
 
 
+def _distinct_values(group, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each row's index into the group's distinct values, and those values, by factorizing once (no
+    ``str()`` per row); None where factorizing could merge values whose texts differ (``True`` and
+    ``1``, ``0.0`` and ``-0.0``): then the caller compares texts row by row. Strings and integers
+    (any dtype but object or float, or an object array of strings only) are safe."""
+    values = group.to_numpy() if isinstance(group, (pd.Series, pd.Index)) else np.asarray(group)
+    values = values.ravel()
+    if values.size != n or not (values.dtype == object or values.dtype.kind in "iub"):
+        return None
+    raw, uniques = pd.factorize(values)  # missing values get -1
+    if values.dtype == object and not all(type(u) is str for u in uniques):
+        return None
+    return raw, uniques
+
+
 def _group_codes(group, order: Sequence | None, n: int) -> tuple[np.ndarray, list[str]]:
     """Integer code per patient and the group labels.
 
@@ -89,6 +104,46 @@ def _group_codes(group, order: Sequence | None, n: int) -> tuple[np.ndarray, lis
     sorted values. Labels are compared as strings, so ``order=["0", "1"]`` matches integer
     groups 0 and 1.
     """
+    distinct = None if isinstance(getattr(group, "dtype", None), pd.CategoricalDtype) else _distinct_values(group, n)
+    if distinct is None:
+        return _group_codes_by_text(group, order, n)
+    raw, uniques = distinct
+    n_missing = int((raw < 0).sum())
+    if n_missing:
+        raise InputError("group is missing", column="group", n_rows=n_missing)
+    texts = [str(u) for u in uniques]
+    labels = _group_labels(order, [str(u) for u in sorted(uniques)] if order is None else None)
+    position = {label: k for k, label in enumerate(labels)}
+    lookup = np.array([position.get(text, -1) for text in texts], dtype=np.int64)
+    codes = lookup[raw]
+    return _checked_codes(codes, labels, [text for text, k in zip(texts, lookup) if k < 0])
+
+
+def _group_labels(order: Sequence | None, sorted_present: list[str] | None) -> list[str]:
+    if order is None:
+        return sorted_present
+    labels = [str(v) for v in order]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"order lists a group twice: {labels}")
+    return labels
+
+
+def _checked_codes(codes: np.ndarray, labels: list[str], unlisted: list[str]) -> tuple[np.ndarray, list[str]]:
+    """``codes`` after checking every row has a listed group and every listed group a patient."""
+    n_unlisted = int((codes < 0).sum())
+    if n_unlisted:
+        raise InputError(f"group values {sorted(set(unlisted))} are not in order={labels}", column="group",
+                         n_rows=n_unlisted)
+    sizes = np.bincount(codes, minlength=len(labels))
+    empty = [lab for lab, size in zip(labels, sizes) if size == 0]
+    if empty:
+        raise InputError(f"group(s) {empty} have no patients; remove them from order or check "
+                         "the data", column="group")
+    return codes, labels
+
+
+def _group_codes_by_text(group, order: Sequence | None, n: int) -> tuple[np.ndarray, list[str]]:
+    """:func:`_group_codes` comparing each row's text (any values, categoricals)."""
     g = pd.Series(np.asarray(group, dtype=object).ravel())
     if g.size != n:
         raise InputError(f"group differs in length from time ({g.size} vs {n})")
@@ -100,26 +155,12 @@ def _group_codes(group, order: Sequence | None, n: int) -> tuple[np.ndarray, lis
         # A categorical column carries its own level order (e.g. tumour grade I < II < III).
         present_set = set(present)
         labels = [str(v) for v in pd.Series(group).cat.categories if v in present_set]
-    elif order is None:
-        values = sorted(present, key=lambda v: (str(type(v)), v))
-        labels = [str(v) for v in values]
     else:
-        labels = [str(v) for v in order]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"order lists a group twice: {labels}")
+        values = sorted(present, key=lambda v: (str(type(v)), v)) if order is None else None
+        labels = _group_labels(order, None if values is None else [str(v) for v in values])
     as_text = g.astype(str)
     codes = pd.Categorical(as_text, categories=labels).codes.astype(np.int64)
-    n_unlisted = int((codes < 0).sum())
-    if n_unlisted:
-        unlisted = sorted(set(as_text[codes < 0]))
-        raise InputError(f"group values {unlisted} are not in order={labels}", column="group",
-                         n_rows=n_unlisted)
-    sizes = np.bincount(codes, minlength=len(labels))
-    empty = [lab for lab, size in zip(labels, sizes) if size == 0]
-    if empty:
-        raise InputError(f"group(s) {empty} have no patients; remove them from order or check "
-                         "the data", column="group")
-    return codes, labels
+    return _checked_codes(codes, labels, list(as_text[codes < 0]))
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from mbcrt.contingency import categorical_test
-from mbcrt.design import category_levels
+from mbcrt.design import category_codes, category_levels
 from mbcrt.errors import InputError, closest
 
 TEST_MANN_WHITNEY = "Mann-Whitney U"
@@ -200,6 +200,15 @@ def _row(variable: str, label: str, level: str, display: Sequence[str], groups: 
     return row
 
 
+def _unique_level_codes(values: pd.Series, levels) -> tuple[list, np.ndarray]:
+    """Levels and each row's level (:func:`mbcrt.design.category_codes`); a level listed twice is an
+    error, as it was when the codes came from ``pd.Categorical``."""
+    level_values, codes = category_codes(values, levels)
+    if not pd.Index(level_values).is_unique:
+        raise ValueError("Categorical categories must be unique")
+    return level_values, codes
+
+
 def _group_codes(df: pd.DataFrame, group: str, group_order) -> tuple[list[str], np.ndarray]:
     """Group labels in display order and each row's group index."""
     if group not in df.columns:
@@ -208,8 +217,7 @@ def _group_codes(df: pd.DataFrame, group: str, group_order) -> tuple[list[str], 
     n_missing = int(values.isna().sum())
     if n_missing:
         raise InputError("missing values in the group column", column=group, n_rows=n_missing)
-    order = category_levels(values, group_order)
-    codes = pd.Categorical(values, categories=order).codes.astype(np.int64)
+    order, codes = _unique_level_codes(values, group_order)
     groups = [str(g) for g in (group_order if group_order is not None else order)]
     reserved = KEY_COLUMNS + RESULT_COLUMNS
     if set(groups) & set(reserved) or len(set(groups)) != len(groups):
@@ -277,8 +285,7 @@ def _mean_of_pairs(values: list[float]) -> float:
 
 def _categorical_rows(values: pd.Series, variable: str, label: str, codes: np.ndarray, groups: Sequence[str],
                       levels, cells: _Cells) -> list[dict]:
-    level_values = category_levels(values, levels)
-    level_codes = pd.Categorical(values, categories=level_values).codes.astype(np.int64)
+    level_values, level_codes = _unique_level_codes(values, levels)
     present = level_codes >= 0
     n_groups = len(groups)
     counts = np.bincount(level_codes[present] * n_groups + codes[present],

@@ -317,8 +317,9 @@ def check_models(cohort: pd.DataFrame, study: Study) -> None:
 
     shown = paths.relative(study.data_path)
     designs: dict[tuple, pd.DataFrame] = {}  # models on the same covariates share one design matrix
+    coded: dict[str, tuple] = {}  # each categorical covariate's levels and codes, factorized once
     for model, covs in model_covariates(study).items():
-        _check_empty_levels(cohort, covs, study, shown)
+        _check_empty_levels(cohort, covs, study, shown, coded)
         X = designs.get(tuple(covs))
         if X is None:
             X = designs[tuple(covs)] = design_matrix(cohort, covs, study.categorical, study.levels)
@@ -332,36 +333,41 @@ def check_models(cohort: pd.DataFrame, study: Study) -> None:
                 raise InputError(f"{what}covariate is the same for every patient of the analysis cohort, so "
                                  f"its effect cannot be estimated ({model} model): {fix}", file=shown, column=var)
         if model == "matching":
-            _check_separation(cohort, covs, study, shown)
+            _check_separation(cohort, covs, study, shown, coded)
         if model == "cox":
             _check_events(cohort, study, X.shape[1], shown)
 
 
-def _check_empty_levels(cohort: pd.DataFrame, covs: list[str], study: Study, file: str) -> None:
-    """A declared level nobody has would be an empty dummy, or a reference group of no one."""
-    from mbcrt.design import category_levels
+def _codes(cohort: pd.DataFrame, var: str, study: Study, coded: dict) -> tuple[list, np.ndarray]:
+    """Levels and integer codes of a categorical covariate (see :func:`mbcrt.design.category_codes`)."""
+    from mbcrt.design import category_codes
 
+    if var not in coded:
+        coded[var] = category_codes(cohort[var], study.levels.get(var))
+    return coded[var]
+
+
+def _check_empty_levels(cohort: pd.DataFrame, covs: list[str], study: Study, file: str, coded: dict) -> None:
+    """A declared level nobody has would be an empty dummy, or a reference group of no one."""
     for var in (v for v in covs if v in study.categorical):
-        s = cohort[var]
-        for level in category_levels(s, study.levels.get(var)):
-            if not (s == level).any():
+        levels, codes = _codes(cohort, var, study, coded)
+        counts = np.bincount(codes[codes >= 0], minlength=len(levels))
+        for level in levels:
+            if counts[levels.index(level)] == 0:  # a level listed twice has the rows of its first listing
                 raise InputError(f"no patient of the analysis cohort has level '{level}' of this model covariate: "
                                  f"remove it from levels (or merge it with another)", file=file, column=var)
 
 
-def _check_separation(cohort: pd.DataFrame, covs: list[str], study: Study, file: str) -> None:
+def _check_separation(cohort: pd.DataFrame, covs: list[str], study: Study, file: str, coded: dict) -> None:
     """No covariate, and no level of a categorical one (the reference included), may on its own
     separate the arms (quasi-completely): the propensity model would have no finite fit."""
-    from mbcrt.design import category_levels
-
     treated = cohort["_treat"].to_numpy() == 1
     for var in covs:
-        s = cohort[var]
         if var in study.categorical:
-            columns = {f"level '{lv}' of the ": (s == lv).to_numpy(float)
-                       for lv in category_levels(s, study.levels.get(var))}
+            levels, codes = _codes(cohort, var, study, coded)
+            columns = {f"level '{lv}' of the ": (codes == levels.index(lv)).astype(float) for lv in levels}
         else:
-            columns = {"": pd.to_numeric(s).to_numpy(float)}
+            columns = {"": pd.to_numeric(cohort[var]).to_numpy(float)}
         for what, x in columns.items():
             xt, xc = x[treated], x[~treated]
             if xt.max() <= xc.min() or xc.max() <= xt.min():

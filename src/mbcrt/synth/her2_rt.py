@@ -156,7 +156,7 @@ REFERENCE_MEDIAN = 40.0  # months: the exponential curve on which patients' own 
 
 #: Fitted by :func:`calibrate` (default seed and size); see the module docstring, step 7.
 #: groups: anchor points of each group's survival curve (S at 12/36/60 months; months at which S
-#: is 0.55/0.50/0.45). effects: log hazard ratios [before, after 24 months] per arm.
+#: is 0.55/0.50/0.45). effects: log hazard ratios [before 12, 12-36, after 36 months] per arm.
 #: censoring: follow-up quantile knots (probability -> months) per part of the cohort.
 FITTED = {
     "groups": {
@@ -484,8 +484,8 @@ def outcome_uniforms(cohort: pd.DataFrame, rng_survival: np.random.Generator,
     """The uniforms the outcome is made from (module docstring, steps 4-5).
 
     ``own``: one per patient, stratified within each set of patients who share group and effects
-    (modality, metastatic sites), from the ``own_draw``-th of a seeded series of draws (the
-    calibration picks one, see :func:`calibrate`); ``jitter``: one per slot, independent; ``censor``:
+    (modality, metastatic sites), from the ``own_draw``-th of a seeded series of draws (an earlier
+    calibration picked it); ``jitter``: one per slot, independent; ``censor``:
     one per slot, stratified within each group (slots of group g: the span :func:`_group_rows` gives).
     """
     pattern = cohort["group"].astype(str) + cohort["rt_modality"].astype(str)
