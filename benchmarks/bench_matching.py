@@ -19,7 +19,7 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 
-from mbcrt.matching import match_nearest, propensity_score
+from mbcrt.stats.matching import match_nearest, propensity_score
 
 N_COVARIATES = 12
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cohorts  # noqa: E402  (benchmarks/cohorts.py, beside this script)
 
 from mbcrt import paths  # noqa: E402
-from mbcrt.study import load_study  # noqa: E402
+from mbcrt.study.config import load_study  # noqa: E402
 
 
 def code_cells(notebook: Path) -> list[str]:

@@ -63,9 +63,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cohorts  # noqa: E402  (benchmarks/cohorts.py, beside this script)
 
-from mbcrt import cox, survival  # noqa: E402
-from mbcrt.design import design_matrix  # noqa: E402
-from mbcrt.matching import match_nearest, propensity_score  # noqa: E402
+from mbcrt.stats import cox, survival  # noqa: E402
+from mbcrt.stats.design import design_matrix  # noqa: E402
+from mbcrt.stats.matching import match_nearest, propensity_score  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CATEGORICAL = ["menostat", "tgrade"]

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.context import _dates_as_text
+from mbcrt.run.context import _dates_as_text
 
 
 @pytest.mark.parametrize("column", [

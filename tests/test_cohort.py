@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from mbcrt.cohort import apply_criteria, build_cohort, derive, parse_dates
 from mbcrt.errors import InputError
-from mbcrt.study import load_study
+from mbcrt.study.cohort import apply_criteria, build_cohort, derive, parse_dates
+from mbcrt.study.config import load_study
 
 STUDY = """
 name: demo

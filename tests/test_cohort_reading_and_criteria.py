@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.cohort import apply_criteria, read_data
+from mbcrt.study.cohort import apply_criteria, read_data
 
 EXPORT = """id,name,grade,age,size,flag,ratio,when
 1,Ann,II,50,1.0,True,0.5,2020-01-02

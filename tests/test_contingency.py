@@ -14,11 +14,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt import contingency
-from mbcrt.contingency import (ExactTestTooLarge, categorical_test, chi_square_test, expected_counts,
-                               fisher_exact_test, proportion_ci)
 from mbcrt.errors import StatisticalWarning
 from mbcrt.paths import PUBLIC_DIR
+from mbcrt.stats import contingency
+from mbcrt.stats.contingency import (
+    ExactTestTooLarge,
+    categorical_test,
+    chi_square_test,
+    expected_counts,
+    fisher_exact_test,
+    proportion_ci,
+)
 
 RTOL = 1e-6
 PAIRS = Path(__file__).parent / "data" / "gbsg2_pairs_nocaliper.csv"

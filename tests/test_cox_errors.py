@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.cox import fit_cox
 from mbcrt.errors import InputError, StatisticalWarning
+from mbcrt.stats.cox import fit_cox
 
 
 @pytest.fixture()

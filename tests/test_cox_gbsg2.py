@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.cox import fit_cox
-from mbcrt.design import design_matrix
 from mbcrt.paths import PUBLIC_DIR
+from mbcrt.stats.cox import fit_cox
+from mbcrt.stats.design import design_matrix
 
 RTOL = 1e-8
 COVARIATES = ["horTh", "age", "menostat", "tsize", "tgrade", "pnodes", "progrec", "estrec"]

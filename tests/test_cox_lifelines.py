@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 
-from mbcrt.cox import fit_cox
+from mbcrt.stats.cox import fit_cox
 
 TIGHT = {"precision": 1e-12, "r_precision": 1e-14, "max_steps": 100}
 

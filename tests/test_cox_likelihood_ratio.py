@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.cox import fit_cox, likelihood_ratio
-from mbcrt.design import design_matrix
 from mbcrt.paths import PUBLIC_DIR
+from mbcrt.stats.cox import fit_cox, likelihood_ratio
+from mbcrt.stats.design import design_matrix
 
 COVARIATES = ["horTh", "age", "menostat", "tsize", "tgrade", "pnodes", "progrec", "estrec"]
 LEVELS = {"horTh": ["no", "yes"], "menostat": ["Pre", "Post"], "tgrade": ["I", "II", "III"]}

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.cox import fit_cox
 from mbcrt.paths import PUBLIC_DIR
+from mbcrt.stats.cox import fit_cox
 
 DATA = Path(__file__).parent / "data"
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.cox import fit_cox
+from mbcrt.stats.cox import fit_cox
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt import cox, paths
+from mbcrt import paths
+from mbcrt.stats import cox
 
 
 @pytest.fixture()

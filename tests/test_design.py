@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from mbcrt import paths
-from mbcrt.design import category_codes, category_levels, design_matrix
 from mbcrt.errors import InputError
+from mbcrt.stats.design import category_codes, category_levels, design_matrix
 
 
 def gbsg2():

@@ -222,7 +222,7 @@ def test_a_killed_run_leaves_staging_that_the_next_run_clears(good):
 
 def test_a_run_killed_while_promoting_is_rolled_back(tmp_path):
     """Outputs half-swapped when a run died are put back to the last good state at the next start."""
-    from mbcrt import pipeline
+    from mbcrt.run import pipeline
 
     name = "demo"
     for kind in ("tables", "figures"):

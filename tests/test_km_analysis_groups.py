@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from mbcrt import paths
-from mbcrt.analyses import Endpoint, km_analysis
 from mbcrt.errors import InputError
-from mbcrt.study import load_study
+from mbcrt.steps.common import Endpoint
+from mbcrt.steps.survival import km_analysis
+from mbcrt.study.config import load_study
 
 ENDPOINT = Endpoint("rfs", "Recurrence-free survival", "time", "cens")
 

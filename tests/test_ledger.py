@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from mbcrt.ledger import locate, parse_locator, reproduction_table, score
+from mbcrt.study.published import locate, parse_locator, reproduction_table, score
 
 
 @pytest.fixture

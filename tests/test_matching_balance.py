@@ -7,8 +7,13 @@ import pandas as pd
 import pytest
 
 from mbcrt.errors import InputError
-from mbcrt.matching import balance_table, match_nearest, matched_frame, standardized_difference
 from mbcrt.paths import PUBLIC_DIR
+from mbcrt.stats.matching import (
+    balance_table,
+    match_nearest,
+    matched_frame,
+    standardized_difference,
+)
 
 DATA = Path(__file__).parent / "data"
 CONTINUOUS = ["age", "tsize", "pnodes", "progrec", "estrec"]

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.design import design_matrix
-from mbcrt.matching import match_nearest, matched_frame, propensity_score
 from mbcrt.paths import PUBLIC_DIR
+from mbcrt.stats.design import design_matrix
+from mbcrt.stats.matching import match_nearest, matched_frame, propensity_score
 
 DATA = Path(__file__).parent / "data"
 

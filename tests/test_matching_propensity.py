@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.design import design_matrix
 from mbcrt.errors import InputError, StatisticalWarning
-from mbcrt.matching import propensity_score
 from mbcrt.paths import PUBLIC_DIR
+from mbcrt.stats.design import design_matrix
+from mbcrt.stats.matching import propensity_score
 
 DATA = Path(__file__).parent / "data"
 COVARIATES = ["age", "menostat", "tsize", "tgrade", "pnodes", "progrec", "estrec"]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mbcrt.errors import InputError
-from mbcrt.matching import ORDERS, match_nearest
+from mbcrt.stats.matching import ORDERS, match_nearest
 
 
 def matchit_reference(distance, is_treated, chooser_order, caliper_absolute):

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from mbcrt import paths
-from mbcrt.study import STEP_NOTEBOOKS
+from mbcrt.study.config import STEP_NOTEBOOKS
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb"))
 

@@ -262,10 +262,10 @@ def independent_values(cohort: pd.DataFrame) -> dict[str, float]:
 
 
 def test_package_computes_the_same_numbers(cohort):
-    from mbcrt import survival
-    from mbcrt.cohort import build_cohort
-    from mbcrt.persistence import persistence_tables, step_settings
-    from mbcrt.study import load_study
+    from mbcrt.stats import survival
+    from mbcrt.steps.persistence import persistence_tables, step_settings
+    from mbcrt.study.cohort import build_cohort
+    from mbcrt.study.config import load_study
 
     study = load_study(STUDY_DIR / "study.yaml")
     built = build_cohort(study)

@@ -19,8 +19,17 @@ import pandas as pd
 import pytest
 
 from mbcrt.errors import InputError
-from mbcrt.persistence import (ALL, LANE_COLUMNS, evaluable_at, persistence_at, persistence_by_subgroup,
-                               persisting_at, readable_summary, subgroup_levels, swimmer_lanes)
+from mbcrt.stats.persistence import (
+    ALL,
+    LANE_COLUMNS,
+    evaluable_at,
+    persistence_at,
+    persistence_by_subgroup,
+    persisting_at,
+    subgroup_levels,
+    swimmer_lanes,
+)
+from mbcrt.steps.persistence import readable_summary
 
 # k/n: (wilson lower, wilson upper, exact lower, exact upper), from the R calls above.
 R_CI = {
@@ -246,8 +255,8 @@ def test_readable_summary_shows_percent_and_both_intervals(result_6m):
 
 def test_step_settings_default_and_name_unknown_keys():
     from mbcrt.paths import STUDIES_DIR
-    from mbcrt.persistence import step_settings
-    from mbcrt.study import load_study
+    from mbcrt.steps.persistence import step_settings
+    from mbcrt.study.config import load_study
 
     path = STUDIES_DIR / "op_mdrt" / "study.yaml"
     s = step_settings(load_study(path, {"persistence": {"followup": "followup_months", "horizons": [6.0, 12.5]}}))
@@ -260,7 +269,7 @@ def test_step_settings_default_and_name_unknown_keys():
 
 
 def test_small_cells_are_suppressed_with_everything_computed_from_them():
-    from mbcrt.persistence import suppress_small_cells
+    from mbcrt.steps.persistence import suppress_small_cells
 
     df = cohort(PAPER_6M)
     summary = persistence_at(df.time, df.event, df.followup, 6, group=df.group, order=ORDER).summary

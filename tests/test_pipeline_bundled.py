@@ -7,8 +7,9 @@ import filecmp
 import pandas as pd
 import pytest
 
-from mbcrt import paths, pipeline
-from mbcrt.study import load_study
+from mbcrt import paths
+from mbcrt.run import pipeline
+from mbcrt.study.config import load_study
 
 pytestmark = pytest.mark.integration
 STUDIES = [p for p in pipeline.bundled_studies() if p.parent.name != "gbsg2"]

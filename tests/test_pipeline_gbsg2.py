@@ -8,7 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mbcrt import ledger, paths, pipeline
+from mbcrt import paths
+from mbcrt.run import pipeline
+from mbcrt.study import published
 
 pytestmark = pytest.mark.integration
 STUDY = paths.STUDIES_DIR / "gbsg2" / "study.yaml"
@@ -23,7 +25,7 @@ def run(tmp_path_factory):
 
 def test_every_reference_value_from_r_is_reproduced(run):
     rep = pd.read_csv(run / "tables" / "gbsg2" / "reproduction.csv", dtype=str, keep_default_na=False)
-    _, claims = ledger.load_claims(STUDY.parent / "published.yaml")
+    _, claims = published.load_claims(STUDY.parent / "published.yaml")
     assert len(rep) == len(claims) > 200
     failed = rep[rep["status"] != "reproduced"]
     assert failed.empty, failed[["claim_id", "published", "reproduced", "note"]].to_string()

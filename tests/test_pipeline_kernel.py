@@ -4,7 +4,7 @@ cells numbered from 1, warnings shown again, the working directory and sys.path 
 import pytest
 from jupyter_core.utils import run_sync
 
-from mbcrt import pipeline
+from mbcrt.run import pipeline
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import pytest
 from matplotlib.patches import FancyBboxPatch
 
 from mbcrt.errors import InputError, StatisticalWarning
-from mbcrt.plots.flow import flow_diagram
+from mbcrt.report.figures.flow import flow_diagram
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.plots.forest import NOT_ESTIMABLE, forest_plot
+from mbcrt.report.figures.forest import NOT_ESTIMABLE, forest_plot
 
 
 @pytest.fixture

@@ -10,9 +10,15 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_hex
 
-from mbcrt.plots.km import MAX_CENSOR_MARKS, band_envelope, km_panels, plot_km, thin_marks
-from mbcrt.plots.style import CONTROL_COLOR, TREATED_COLOR
-from mbcrt.survival import at_risk_table, kaplan_meier
+from mbcrt.report.figures.km import (
+    MAX_CENSOR_MARKS,
+    band_envelope,
+    km_panels,
+    plot_km,
+    thin_marks,
+)
+from mbcrt.report.figures.style import CONTROL_COLOR, TREATED_COLOR
+from mbcrt.stats.survival import at_risk_table, kaplan_meier
 
 # Group A: times 1, 2, 2+, 3, 4+, 5 (+ = censored). By hand:
 #   S(1) = 5/6, S(2) = 5/6 * 4/5 = 2/3, S(3) = 2/3 * 2/3 = 4/9, S(4) = 4/9, S(5) = 0.
@@ -216,7 +222,7 @@ def test_panel_with_fewer_groups_keeps_row_spacing(curves):
 def test_a_million_patients_plot_fast_and_small(tmp_path):
     import time
 
-    from mbcrt.plots import save_figure
+    from mbcrt.report.figures import save_figure
 
     rng = np.random.default_rng(1_000_000)
     n = 1_000_000

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_rgba
 
-from mbcrt.plots.balance import love_plot
+from mbcrt.report.figures.balance import love_plot
 
 
 @pytest.fixture

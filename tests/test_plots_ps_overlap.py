@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from mbcrt.errors import InputError
-from mbcrt.plots import save_figure
-from mbcrt.plots.balance import ps_overlap
-from mbcrt.plots.style import CONTROL_COLOR, TREATED_COLOR
+from mbcrt.report.figures import save_figure
+from mbcrt.report.figures.balance import ps_overlap
+from mbcrt.report.figures.style import CONTROL_COLOR, TREATED_COLOR
 
 
 def _stairs(ax):

@@ -10,14 +10,14 @@ import textwrap
 import matplotlib
 import pytest
 
-from mbcrt.plots.style import PNG_DPI, new_figure, save_figure
+from mbcrt.report.figures.style import PNG_DPI, new_figure, save_figure
 
 # A figure exercising text, lines, fills, markers and clipping, built the same way in every process.
 FIGURE_SCRIPT = textwrap.dedent("""
     import sys
     import pandas as pd
-    from mbcrt.plots import forest_plot, plot_km, save_figure
-    from mbcrt.survival import kaplan_meier
+    from mbcrt.report.figures import forest_plot, plot_km, save_figure
+    from mbcrt.stats.survival import kaplan_meier
 
     curves = {"No RT": kaplan_meier([1, 2, 2, 3, 4, 5, 7, 9], [1, 1, 0, 1, 0, 1, 0, 1]),
               "RT": kaplan_meier([0.5, 1.5, 2.5, 6, 8, 9.5], [0, 1, 0, 1, 0, 0])}
@@ -89,7 +89,7 @@ def test_svg_text_is_outlined_in_bundled_font(two_runs):
 def test_font_resolves_to_the_copy_bundled_with_matplotlib():
     from matplotlib import font_manager
 
-    from mbcrt.plots.style import style_context
+    from mbcrt.report.figures.style import style_context
 
     with style_context():
         path = font_manager.findfont(font_manager.FontProperties(family=["sans-serif"]), fallback_to_default=False)

@@ -4,10 +4,17 @@ import matplotlib as mpl
 import numpy as np
 import pytest
 
-from mbcrt.plots import save_figure
-from mbcrt.plots.balance import ps_overlap
-from mbcrt.plots.style import (CONTROL_COLOR, PALETTE, STYLE, TREATED_COLOR, apply_style, group_colors,
-                               style_context)
+from mbcrt.report.figures import save_figure
+from mbcrt.report.figures.balance import ps_overlap
+from mbcrt.report.figures.style import (
+    CONTROL_COLOR,
+    PALETTE,
+    STYLE,
+    TREATED_COLOR,
+    apply_style,
+    group_colors,
+    style_context,
+)
 
 
 def _overlap_bytes(folder):

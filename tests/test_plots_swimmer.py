@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mbcrt.errors import InputError
-from mbcrt.plots.swimmer import MISSING_GROUP, swimmer_plot
+from mbcrt.report.figures.swimmer import MISSING_GROUP, swimmer_plot
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mbcrt.privacy import KINDS, SUPPRESSED, note, suppress
+from mbcrt.report.privacy import KINDS, SUPPRESSED, note, suppress
 
 KM = pd.DataFrame({
     "endpoint": "os", "cohort": "all", "group": ["All", "No RT", "RT"],

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
-from mbcrt.privacy import suppress
+from mbcrt.report.privacy import suppress
 
 M = 5
 RNG_SEED = 20240101

@@ -3,7 +3,7 @@
 import pytest
 
 from mbcrt.errors import InputError
-from mbcrt.study import load_study, parse_overrides
+from mbcrt.study.config import load_study, parse_overrides
 
 MINIMAL = """
 name: demo
@@ -86,7 +86,7 @@ def test_not_yaml_and_not_found(tmp_path):
 
 
 def test_bundled_studies_load():
-    from mbcrt.pipeline import bundled_studies
+    from mbcrt.run.pipeline import bundled_studies
 
     files = bundled_studies()
     assert files, "no bundled study"

@@ -6,10 +6,10 @@ import matplotlib
 import pytest
 
 from mbcrt import paths
-from mbcrt.analyses import subgroup_step
-from mbcrt.cohort import build_cohort
 from mbcrt.errors import InputError
-from mbcrt.study import load_study
+from mbcrt.steps.subgroups import subgroup_step
+from mbcrt.study.cohort import build_cohort
+from mbcrt.study.config import load_study
 
 matplotlib.use("Agg")
 GBSG2 = paths.STUDIES_DIR / "gbsg2" / "study.yaml"

@@ -12,7 +12,7 @@ import pytest
 
 from mbcrt.errors import InputError, StatisticalWarning
 from mbcrt.paths import PUBLIC_DIR
-from mbcrt.subgroups import subgroup_hazard_ratios
+from mbcrt.stats.subgroups import subgroup_hazard_ratios
 
 RTOL = 1e-8
 

@@ -2,11 +2,10 @@
 
 
 import numpy as np
-import pandas as pd
 import pytest
-
 from conftest import gbsg2, gbsg2_matched  # noqa: F401
-from mbcrt.survival import median_followup
+
+from mbcrt.stats.survival import median_followup
 
 
 @pytest.mark.parametrize("cohort,want", [("all", 1645), ("matched", 1702)])

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mbcrt.errors import InputError
-from mbcrt.survival import _distinct_values, _group_codes, _group_codes_by_text
+from mbcrt.stats.survival import _distinct_values, _group_codes, _group_codes_by_text
 
 RNG = np.random.default_rng(7)
 

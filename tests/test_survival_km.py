@@ -7,9 +7,9 @@ S(t), i.e. R's ``fit$std.err * fit$surv`` (``summary(fit)$std.err``).
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import gbsg2, gbsg2_matched  # noqa: F401
-from mbcrt.survival import KM_TABLE_COLUMNS, kaplan_meier, km_by_group
+
+from mbcrt.stats.survival import KM_TABLE_COLUMNS, kaplan_meier, km_by_group
 
 RTOL = 1e-6
 

@@ -7,11 +7,10 @@ a row id). The matched cohort is the 246 pairs MatchIt 4.5.5 made without a cali
 
 
 import numpy as np
-import pandas as pd
 import pytest
-
 from conftest import gbsg2, gbsg2_matched  # noqa: F401
-from mbcrt.survival import at_risk_table, kaplan_meier, km_by_group
+
+from mbcrt.stats.survival import at_risk_table, kaplan_meier, km_by_group
 
 LANDMARKS = [365, 1095, 1825]
 RTOL = 1e-6

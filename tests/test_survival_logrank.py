@@ -2,12 +2,11 @@
 
 
 import numpy as np
-import pandas as pd
 import pytest
+from conftest import gbsg2, gbsg2_matched  # noqa: F401
 
 from mbcrt.errors import StatisticalWarning
-from conftest import gbsg2, gbsg2_matched  # noqa: F401
-from mbcrt.survival import logrank_test
+from mbcrt.stats.survival import logrank_test
 
 RTOL = 1e-6
 

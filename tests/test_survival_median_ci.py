@@ -8,12 +8,11 @@ Golden numbers: R 4.2.2, survival 3.5.3, ``summary(fit)$table[, c("median", "0.9
 from fractions import Fraction
 
 import numpy as np
-import pandas as pd
 import pytest
+from conftest import gbsg2, gbsg2_matched  # noqa: F401
 from scipy import stats
 
-from conftest import gbsg2, gbsg2_matched  # noqa: F401
-from mbcrt.survival import collett_median_se, kaplan_meier, km_by_group
+from mbcrt.stats.survival import collett_median_se, kaplan_meier, km_by_group
 
 NA = np.nan
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from mbcrt import paths
-from mbcrt.cohort import build_cohort
-from mbcrt.study import load_study
+from mbcrt.study.cohort import build_cohort
+from mbcrt.study.config import load_study
 from mbcrt.synth import __main__ as synth_cli
 from mbcrt.synth import her2_rt
 
@@ -87,7 +87,7 @@ def test_study_file_matches_the_generators_matching():
 
 def test_study_matching_finds_the_generators_pairs(regenerated, study_cohort):
     """The pipeline's match on the CSV is the generator's match (same rows, same order): 135 pairs."""
-    from mbcrt.analyses import run_matching
+    from mbcrt.steps.matching import run_matching
 
     _, _, cohort = regenerated
     result = run_matching(load_study(STUDY), study_cohort.cohort)

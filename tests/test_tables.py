@@ -23,8 +23,13 @@ import pytest
 
 from mbcrt.errors import InputError
 from mbcrt.paths import PUBLIC_DIR
-from mbcrt.tables import (categorical_smd, kruskal_wallis_test, mann_whitney_test, table_one,
-                          table_one_before_after)
+from mbcrt.stats.table_one import (
+    categorical_smd,
+    kruskal_wallis_test,
+    mann_whitney_test,
+    table_one,
+    table_one_before_after,
+)
 
 RTOL = 1e-6
 PAIRS = Path(__file__).parent / "data" / "gbsg2_pairs_nocaliper.csv"

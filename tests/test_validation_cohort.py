@@ -4,10 +4,10 @@ study-file keys that set them (data_cutoff, date_order)."""
 
 import pytest
 
-from mbcrt.cohort import build_cohort
 from mbcrt.errors import InputError
-from mbcrt.study import load_study
-from mbcrt.validation import cohort_schema, date_pairs
+from mbcrt.study.cohort import build_cohort
+from mbcrt.study.config import load_study
+from mbcrt.study.validation import cohort_schema, date_pairs
 
 STUDY = """
 name: demo

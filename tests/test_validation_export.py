@@ -5,10 +5,10 @@ the column and the number of rows, never a value of those rows."""
 import pandas as pd
 import pytest
 
-from mbcrt.cohort import build_cohort, read_data
 from mbcrt.errors import InputError
-from mbcrt.study import load_study
-from mbcrt.validation import export_schema
+from mbcrt.study.cohort import build_cohort, read_data
+from mbcrt.study.config import load_study
+from mbcrt.study.validation import export_schema
 
 STUDY = """
 name: demo

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from mbcrt import paths
-from mbcrt.cohort import build_cohort
 from mbcrt.errors import InputError
-from mbcrt.study import load_study
-from mbcrt.validation import check_models
+from mbcrt.study.cohort import build_cohort
+from mbcrt.study.config import load_study
+from mbcrt.study.validation import check_models
 
 STUDY = """
 name: demo

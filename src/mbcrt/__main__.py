@@ -1,3 +1,3 @@
-from mbcrt.cli import main
+from mbcrt.run.cli import main
 
 raise SystemExit(main())

@@ -29,7 +29,7 @@ How it is made (``generate``)
    and chemotherapy with P within a factor 1.5 of 0.021; no other variable differs (P > 0.05); and
    no variable differs after matching. This is rejection sampling: the accepted cohort is a draw
    from the model *given* the published Table 1 summary. Other sizes take the first draw.
-3. **Matching.** The package's own propensity score and matcher (:mod:`mbcrt.matching`, with the
+3. **Matching.** The package's own propensity score and matcher (:mod:`mbcrt.stats.matching`, with the
    settings of :data:`MATCHING`, which the study file repeats) split the patients into four groups:
    matched and unmatched, radiotherapy and not. The outcome is drawn *after* this, since the match
    uses baseline covariates only; this is what lets both the before- and after-matching curves
@@ -309,8 +309,8 @@ def draw_baseline(rng: np.random.Generator, n: int) -> pd.DataFrame:
 
 def match_groups(cohort: pd.DataFrame) -> np.ndarray:
     """Propensity-score match the cohort as the study does; return each patient's pair id (0 = unmatched)."""
-    from mbcrt import matching
-    from mbcrt.design import design_matrix
+    from mbcrt.stats import matching
+    from mbcrt.stats.design import design_matrix
 
     X = design_matrix(cohort, MATCHING["covariates"], MATCHING["categorical"], MATCHING["levels"])
     treat = (cohort["rt"] == "Yes").to_numpy()
@@ -324,7 +324,7 @@ def table1_pvalue(cohort: pd.DataFrame, name: str) -> float:
     """P-value of one Table 1 variable as the study computes it: chi-square (Fisher when an expected
     count is < 5) for categorical variables, Mann-Whitney U (normal approximation with continuity
     correction) for age and Ki-67."""
-    from mbcrt.contingency import categorical_test
+    from mbcrt.stats.contingency import categorical_test
 
     treat = (cohort["rt"] == "Yes").to_numpy()
     values = cohort[name].to_numpy()
@@ -770,9 +770,9 @@ def _multivariable_penalty(cohort: pd.DataFrame, arrays: "_CohortArrays", days: 
     Breslow Cox model after matching (radiotherapy and the matching variables)."""
     import warnings
 
-    from mbcrt import cox
-    from mbcrt.design import design_matrix
     from mbcrt.errors import StatisticalWarning
+    from mbcrt.stats import cox
+    from mbcrt.stats.design import design_matrix
 
     X = design_matrix(cohort[arrays.matched], MATCHING["covariates"], MATCHING["categorical"], MATCHING["levels"])
     X.insert(0, "rt", arrays.rt[arrays.matched].astype(float))
@@ -813,9 +813,9 @@ def paper_statistics(cohort: pd.DataFrame, outcome: pd.DataFrame) -> dict[str, f
     """
     import warnings
 
-    from mbcrt import cox, survival
-    from mbcrt.design import design_matrix
     from mbcrt.errors import StatisticalWarning
+    from mbcrt.stats import cox, survival
+    from mbcrt.stats.design import design_matrix
 
     months = outcome["days"].to_numpy() / DAYS_PER_MONTH
     dead = outcome["dead"].to_numpy()
@@ -1271,7 +1271,7 @@ def calibrate(seed: int = DEFAULT_SEED, iterations: int = 0, replicates: int = 2
 
 # ---- fast statistics for the calibration loop ---------------------------------------------------
 # The calibration evaluates the paper's statistics some hundred thousand times, so it uses these
-# plain-numpy versions of the rules mbcrt.survival implements after R (median = first time
+# plain-numpy versions of the rules mbcrt.stats.survival implements after R (median = first time
 # S <= 0.5, Greenwood SE, Collett's SE of the median) and a one-covariate Breslow Cox model.
 # paper_statistics() recomputes everything with the package's own functions to check the result.
 
@@ -1326,7 +1326,7 @@ def _surv_at(times, surv, at) -> np.ndarray:
 
 
 def _logrank_chisq(t: np.ndarray, e: np.ndarray, group: np.ndarray) -> float:
-    from mbcrt import survival
+    from mbcrt.stats import survival
 
     return float(survival.logrank_test(t, e, group).chisq)
 

@@ -482,7 +482,7 @@ def fit_cox(X: pd.DataFrame, time, event, *, ties: str = "efron", strata=None, c
     Parameters
     ----------
     X : DataFrame
-        Numeric design columns (no intercept), e.g. from :func:`mbcrt.design.design_matrix`.
+        Numeric design columns (no intercept), e.g. from :func:`mbcrt.stats.design.design_matrix`.
         May have no columns (the null model, e.g. for a likelihood-ratio test).
     time : array-like
         Follow-up time, >= 0.
@@ -595,7 +595,7 @@ def _term_columns(names: list[str], terms) -> dict[str, list[int]]:
     if isinstance(terms, Mapping):
         out = {str(term): [names.index(str(c)) for c in cols] for term, cols in terms.items()}
     else:  # covariate names: each design column goes to the longest covariate name prefixing it
-        from mbcrt.design import term_of
+        from mbcrt.stats.design import term_of
         out = {}
         for j, name in enumerate(names):
             out.setdefault(term_of(name, [str(c) for c in terms]), []).append(j)

@@ -16,7 +16,7 @@ def text_size(fig: Figure, text: str, *, size: float | None = None, weight: str 
     """Width and height in inches that ``text`` (possibly several lines) takes in ``fig``.
 
     Measured with the figure's Agg renderer under the current rcParams (call it inside
-    :func:`mbcrt.plots.style.style_context`).
+    :func:`mbcrt.report.figures.style.style_context`).
     """
     renderer = fig.canvas.get_renderer()
     prop = FontProperties(size=size, weight=weight)

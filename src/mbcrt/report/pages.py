@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from mbcrt import paths
-from mbcrt.study import Study
+from mbcrt.study.config import Study
 
 KEY_PACKAGES = ("mbcrt", "numpy", "pandas", "scipy", "lifelines", "statsmodels", "matplotlib", "seaborn",
                 "numba", "papermill", "nbconvert", "pandera")

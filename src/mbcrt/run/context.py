@@ -22,7 +22,8 @@ import pandas as pd
 
 from mbcrt import paths
 from mbcrt.errors import StatisticalWarning
-from mbcrt.study import Study, load_study
+from mbcrt.report.format import format_number, format_p
+from mbcrt.study.config import Study, load_study
 
 #: Floats in committed CSV tables: ten significant digits, stable across machines and BLAS builds.
 CSV_FLOAT_FORMAT = "%.10g"
@@ -148,7 +149,7 @@ class StepContext:
 
     def save_figure(self, fig, name: str, *, caption: str | None = None, show: bool = True) -> None:
         """Write ``figures/<study>/<name>.png`` (300 dpi) and ``.svg``; show the SVG under ``caption``."""
-        from mbcrt.plots.style import save_figure
+        from mbcrt.report.figures.style import save_figure
 
         self.paths.figures.mkdir(parents=True, exist_ok=True)
         png, svg = save_figure(fig, self.paths.figures / name)
@@ -187,7 +188,7 @@ class StepContext:
         s = self.study
         _html(f"<p class='mbcrt-study'>{html.escape(s.title)}</p>")
         if s.min_cell_count > 1:
-            from mbcrt.privacy import note
+            from mbcrt.report.privacy import note
 
             _html(f"<div class='mbcrt-warning'>{html.escape(note(s.min_cell_count))}</div>")
         if s.synthetic:
@@ -199,26 +200,6 @@ class StepContext:
 def _is_p_column(name) -> bool:
     name = str(name).lower()
     return name == "p" or name.endswith(("_p", " p")) or name.startswith("p_")
-
-
-def format_p(p: float) -> str:
-    """A p-value for reading: "<0.0001"; else 3 decimals (4 below 0.001, or where 3 would round onto 0.05)."""
-    if p < 0.0001:
-        return "<0.0001"
-    if p < 0.001 or (p < 0.05 and round(p, 3) >= 0.05):
-        return f"{p:.4f}"
-    return f"{p:.3f}"
-
-
-def format_number(value: float, digits: int = 3) -> str:
-    """Round for display: p-values and small numbers keep ``digits`` significant figures."""
-    if float(value).is_integer() and abs(value) < 1e15:
-        return f"{value:.0f}"
-    if abs(value) >= 1:
-        return f"{value:.{max(digits - 1, 1)}f}" if abs(value) < 1000 else f"{value:.0f}"
-    if abs(value) < 0.0001:
-        return f"{value:.1e}"
-    return f"{value:.{digits}g}"
 
 
 def open_step(step: str, study_file: str, overrides: str = "[]", out_root: str = "") -> StepContext:

@@ -17,8 +17,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
-from mbcrt.plots._layout import add_axes_inches, format_count, max_text_width
-from mbcrt.plots.style import group_colors, new_figure, style_context
+from mbcrt.report.figures._layout import add_axes_inches, format_count, max_text_width
+from mbcrt.report.figures.style import group_colors, new_figure, style_context
 
 #: At most this many censor marks per curve: beyond it marks are thinned to one per time bin, so a
 #: curve of a million patients stays readable and its SVG small.

@@ -17,7 +17,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from mbcrt.errors import InputError
-from mbcrt.plots.style import NEUTRAL_COLOR, OKABE_ITO, new_figure, style_context
+from mbcrt.report.figures.style import (
+    NEUTRAL_COLOR,
+    OKABE_ITO,
+    new_figure,
+    style_context,
+)
 
 LANE_COLUMNS = ("lane", "group", "end")
 #: Event-marker columns (times; NaN when the event did not happen) with how each is drawn.

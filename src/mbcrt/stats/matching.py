@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from mbcrt.design import category_codes
 from mbcrt.errors import InputError, StatisticalWarning, closest
+from mbcrt.stats.design import category_codes
 
 CALIPER_SCALES = ("logit", "probability")
 ORDERS = ("largest", "smallest", "data", "random")
@@ -107,7 +107,7 @@ def propensity_score(X: pd.DataFrame, treat) -> np.ndarray:
     Parameters
     ----------
     X : DataFrame
-        Design matrix without intercept, e.g. from :func:`mbcrt.design.design_matrix`.
+        Design matrix without intercept, e.g. from :func:`mbcrt.stats.design.design_matrix`.
     treat : array-like of bool or 0/1
         Treatment indicator, one per row of ``X``.
 

@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
 from mbcrt.errors import InputError, StatisticalWarning
-from mbcrt.plots._layout import format_count, text_size
-from mbcrt.plots.style import new_figure, style_context
+from mbcrt.report.figures._layout import format_count, text_size
+from mbcrt.report.figures.style import new_figure, style_context
 
 ATTRITION_COLUMNS = ("order", "criterion", "excluded", "remaining")
 ARM_COLUMNS = ("arm", "n")

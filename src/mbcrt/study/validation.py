@@ -29,7 +29,7 @@ import pandera.pandas as pa
 
 from mbcrt import paths
 from mbcrt.errors import InputError
-from mbcrt.study import Study
+from mbcrt.study.config import Study
 
 #: Dates on or before this are what spreadsheets write for an empty date cell (Excel's day 0 and 1,
 #: LibreOffice's 1899-12-30), not real dates of care.
@@ -313,7 +313,7 @@ def check_models(cohort: pd.DataFrame, study: Study) -> None:
     InputError
         Naming the data file, the column and the rule.
     """
-    from mbcrt.design import design_matrix, term_of
+    from mbcrt.stats.design import design_matrix, term_of
 
     shown = paths.relative(study.data_path)
     designs: dict[tuple, pd.DataFrame] = {}  # models on the same covariates share one design matrix
@@ -339,8 +339,8 @@ def check_models(cohort: pd.DataFrame, study: Study) -> None:
 
 
 def _codes(cohort: pd.DataFrame, var: str, study: Study, coded: dict) -> tuple[list, np.ndarray]:
-    """Levels and integer codes of a categorical covariate (see :func:`mbcrt.design.category_codes`)."""
-    from mbcrt.design import category_codes
+    """Levels and integer codes of a categorical covariate (see :func:`mbcrt.stats.design.category_codes`)."""
+    from mbcrt.stats.design import category_codes
 
     if var not in coded:
         coded[var] = category_codes(cohort[var], study.levels.get(var))

@@ -39,7 +39,7 @@ def _progress(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mbcrt import pipeline
+    from mbcrt.run import pipeline
 
     try:
         args = _parser().parse_args(argv)

@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mbcrt import paths, report
+from mbcrt import paths
 from mbcrt.errors import InputError
-from mbcrt.context import open_step  # noqa: F401  (notebooks import it from here)
-from mbcrt.study import Study, load_study
+from mbcrt.report import pages
+from mbcrt.study.config import Study, load_study
 
 
 class StepFailed(RuntimeError):
@@ -74,8 +74,8 @@ def _failed_cell(nb_path: Path) -> int | None:
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
 #: Sent (silently, before each step) to a kernel shared by a study's steps: see
-#: :func:`mbcrt.context.prepare_kernel_for_step`. Binds no name in the user namespace.
-_PREPARE_STEP = "__import__('mbcrt.context').context.prepare_kernel_for_step()"
+#: :func:`mbcrt.run.context.prepare_kernel_for_step`. Binds no name in the user namespace.
+_PREPARE_STEP = "__import__('mbcrt.run.context').run.context.prepare_kernel_for_step()"
 
 
 def _block_slow_optional_imports() -> None:
@@ -106,7 +106,7 @@ class StudyKernel:
 
     A kernel per notebook costs a kernel start and the package's imports every time (3-5 s per
     step, whatever the study's size). Here the kernel starts once; before each step
-    :func:`mbcrt.context.prepare_kernel_for_step` empties the user namespace, sets the execution
+    :func:`mbcrt.run.context.prepare_kernel_for_step` empties the user namespace, sets the execution
     count back to 1 and restores the warning filters, so a notebook sees what a fresh kernel shows
     it and its report is the same. A kernel that died is not restarted: the next step fails.
 
@@ -200,18 +200,18 @@ def execute_step(study: Study, step: str, notebook: str, staging: Path, override
                             kernel_name="python3", cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False,
                             log_output=False, report_mode=False, **engine)
     except pm.PapermillExecutionError as exc:
-        report.render_notebook(out_nb, study)
+        pages.render_notebook(out_nb, study)
         raise StepFailed(study.name, notebook, _failed_cell(out_nb), exc.ename, exc.evalue) from None
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # noqa: BLE001 - a dead kernel, a full disk: still one clear message
         try:
-            report.render_notebook(out_nb, study)
+            pages.render_notebook(out_nb, study)
         except Exception:  # noqa: BLE001 - nothing readable to keep; the message below says what failed
             pass
         raise StepFailed(study.name, notebook, None, type(exc).__name__, str(exc).splitlines()[0] if str(exc)
                          else "") from None
-    report.render_notebook(out_nb, study)
+    pages.render_notebook(out_nb, study)
     return out_nb
 
 
@@ -265,7 +265,7 @@ def run_study(study_file: str | Path, overrides: list[str] | None = None, *, pro
                 elapsed = time.perf_counter() - t0
                 run.steps.append({"step": step, "notebook": notebook, "seconds": round(elapsed, 1)})
                 progress(f"[{study.name}] {notebook:<22} done in {elapsed:5.1f} s")
-        report.write_run_metadata(study, staging, overrides, run.steps)
+        pages.write_run_metadata(study, staging, overrides, run.steps)
         _promote(staging, study.name, root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -379,7 +379,7 @@ def run_many(study_files: list[Path], overrides: list[str] | None = None, *, pro
                                     [root] * len(files)))
     else:
         results = [_run_one(f, overrides, progress, root) for f in files]
-    report.write_index(root)
+    pages.write_index(root)
     failures = [r for r in results if isinstance(r, Exception)]
     if failures:
         raise RunFailed(failures)

@@ -14,7 +14,13 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from mbcrt.errors import InputError
-from mbcrt.plots.style import CONTROL_COLOR, NEUTRAL_COLOR, TREATED_COLOR, new_figure, style_context
+from mbcrt.report.figures.style import (
+    CONTROL_COLOR,
+    NEUTRAL_COLOR,
+    TREATED_COLOR,
+    new_figure,
+    style_context,
+)
 
 BALANCE_COLUMNS = ("label", "level", "smd_before", "smd_after")
 BEFORE_COLOR = NEUTRAL_COLOR

@@ -20,9 +20,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mbcrt.cox import MIN_EVENTS_PER_VARIABLE, _aliased_columns, fit_cox, likelihood_ratio
-from mbcrt.design import category_codes
 from mbcrt.errors import InputError, StatisticalWarning
+from mbcrt.stats.cox import (
+    MIN_EVENTS_PER_VARIABLE,
+    _aliased_columns,
+    fit_cox,
+    likelihood_ratio,
+)
+from mbcrt.stats.design import category_codes
 
 COLUMNS = ["variable", "label", "level", "n", "events", "n_treated", "n_control", "events_treated",
            "events_control", "hr", "lower", "upper", "p", "interaction_p", "note"]
@@ -77,7 +82,7 @@ def _interaction_design(data: pd.DataFrame, treatment: str, var: str, levels: li
                         codes: np.ndarray) -> tuple:
     """Design columns of ``treat + var`` and of the added ``treat:var`` terms (estimable ones only).
 
-    ``codes`` is each row's index into ``levels`` (see :func:`mbcrt.design.category_codes`).
+    ``codes`` is each row's index into ``levels`` (see :func:`mbcrt.stats.design.category_codes`).
     """
     present = [lv for lv in levels if (codes == levels.index(lv)).any()]
     arm = data[treatment].to_numpy(dtype=np.float64)

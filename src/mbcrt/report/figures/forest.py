@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
-from mbcrt.plots._layout import add_axes_inches, max_text_width
-from mbcrt.plots.style import NEUTRAL_COLOR, new_figure, style_context
+from mbcrt.report.figures._layout import add_axes_inches, max_text_width
+from mbcrt.report.figures.style import NEUTRAL_COLOR, new_figure, style_context
 
 NOT_ESTIMABLE = "not estimable"
 

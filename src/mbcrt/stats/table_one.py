@@ -5,7 +5,7 @@ The table follows R's ``tableone::CreateTableOne`` with ``nonnormal`` medians:
 - continuous variables: median [Q1, Q3] per group (quantile type 7, R's default), Mann-Whitney U
   test (``wilcox.test(exact = FALSE, correct = TRUE)``; Kruskal-Wallis for more than two groups);
 - categorical variables: n (%) per level, % of the group's non-missing values, chi-square test or
-  Fisher's exact test when an expected count is below 5 (:func:`mbcrt.contingency.categorical_test`);
+  Fisher's exact test when an expected count is below 5 (:func:`mbcrt.stats.contingency.categorical_test`);
 - standardized differences: ``(m1 - m0) / sqrt((v1 + v0) / 2)`` for continuous variables (signed,
   second group minus first, i.e. treated minus control), and the multi-level SMD of Yang and Dalton
   (2012) for categorical ones (a distance, never negative), as ``tableone`` computes it. With more
@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mbcrt.contingency import categorical_test
-from mbcrt.design import category_codes, category_levels
 from mbcrt.errors import InputError, closest
+from mbcrt.stats.contingency import categorical_test
+from mbcrt.stats.design import category_codes, category_levels
 
 TEST_MANN_WHITNEY = "Mann-Whitney U"
 TEST_KRUSKAL_WALLIS = "Kruskal-Wallis"
@@ -201,7 +201,7 @@ def _row(variable: str, label: str, level: str, display: Sequence[str], groups: 
 
 
 def _unique_level_codes(values: pd.Series, levels) -> tuple[list, np.ndarray]:
-    """Levels and each row's level (:func:`mbcrt.design.category_codes`); a level listed twice is an
+    """Levels and each row's level (:func:`mbcrt.stats.design.category_codes`); a level listed twice is an
     error, as it was when the codes came from ``pd.Categorical``."""
     level_values, codes = category_codes(values, levels)
     if not pd.Index(level_values).is_unique:

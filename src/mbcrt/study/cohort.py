@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mbcrt import paths, validation
+from mbcrt import paths
 from mbcrt.errors import InputError, closest
-from mbcrt.study import Study
+from mbcrt.study import validation
+from mbcrt.study.config import Study
 
 #: Days per unit of time. A month is a twelfth of a Julian year (365.25 / 12 = 30.4375 days).
 DAYS_PER = {"days": 1.0, "months": 30.4375, "years": 365.25}

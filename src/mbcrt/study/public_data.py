@@ -5,7 +5,7 @@ days (Schumacher et al., J Clin Oncol 1994). lifelines ships it; this module wri
 ``data/public/gbsg2.csv`` with a row ``id`` 1..686 in R's row order (``TH.data::GBSG2``), so the
 package's results can be checked against R's on identical input.
 
-Usage: ``python -m mbcrt.public_data``
+Usage: ``python -m mbcrt.study.public_data``
 """
 
 from __future__ import annotations
