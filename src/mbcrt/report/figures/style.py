@@ -113,6 +113,27 @@ def apply_style() -> None:
     mpl.rcParams.update(STYLE)
 
 
+def _prefer_bundled_dejavu() -> None:
+    """Let the font manager see only matplotlib's own DejaVu files.
+
+    A system copy of DejaVu (Debian installs one with a browser) is another version with other
+    glyph outlines, and matplotlib then lists it instead of its own: every figure's bytes would
+    depend on the machine. The bundled files are added back and the system ones hidden.
+    """
+    from matplotlib import font_manager
+
+    fm = font_manager.fontManager
+    bundled = os.path.join(mpl.get_data_path(), "fonts", "ttf", "")
+    if all(f.fname.startswith(bundled) for f in fm.ttflist if f.name.startswith("DejaVu")) and any(
+            f.fname.startswith(bundled) for f in fm.ttflist):
+        return
+    fm.ttflist = [f for f in fm.ttflist if not f.name.startswith("DejaVu")]
+    for name in sorted(os.listdir(bundled)):
+        if name.startswith("DejaVu") and name.endswith(".ttf"):
+            fm.addfont(bundled + name)
+    font_manager.FontManager._findfont_cached.cache_clear()
+
+
 @contextmanager
 def style_context():
     """Draw (or save) under the house style without changing the caller's rcParams.
@@ -120,6 +141,7 @@ def style_context():
     Starts from matplotlib's defaults, not the caller's settings (a matplotlibrc, a notebook's
     ``rcParams`` changes), so the package's figures are the same wherever they are made.
     """
+    _prefer_bundled_dejavu()
     with mpl.rc_context():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # rcdefaults may warn about deprecated keys in the defaults
