@@ -247,8 +247,8 @@ def test_readable_summary_shows_percent_and_both_intervals(result_6m):
     shown = readable_summary(result_6m.summary.assign(horizon=6), "months")
     first = shown.iloc[0]
     assert first["Time after MDRT"] == "6 months" and first["Evaluable"] == 47
-    assert first["% (95% CI, Wilson)"] == "60% (45-72)"
-    assert first["% (95% CI, exact)"] == "60% (44-74)"
+    assert first["% (95% CI, Wilson)"] == "60% (45\u201372)"  # an en dash between the bounds, as journals print
+    assert first["% (95% CI, exact)"] == "60% (44\u201374)"
 
 
 # ---- the study file's persistence section ----------------------------------------------------------------

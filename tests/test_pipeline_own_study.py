@@ -99,7 +99,7 @@ def test_reports_show_no_patient_id_or_date(first_run):
 def test_broken_input_stops_with_a_clear_message_and_keeps_the_last_results(first_run):
     folder, out, df, proc = first_run
     tables = out / "tables" / "my_hospital"
-    before = {p.name: p.read_bytes() for p in tables.iterdir()}
+    before = {p.relative_to(tables): p.read_bytes() for p in tables.rglob("*") if p.is_file()}
     broken = df.rename(columns={"size_mm": "tumour_size"})
     broken.to_csv(folder / "export.csv", index=False)
     try:
@@ -109,5 +109,5 @@ def test_broken_input_stops_with_a_clear_message_and_keeps_the_last_results(firs
     assert proc.returncode == 3, proc.stderr[-2000:]
     assert "export.csv" in proc.stderr and "size_mm" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert {p.name: p.read_bytes() for p in tables.iterdir()} == before
+    assert {p.relative_to(tables): p.read_bytes() for p in tables.rglob("*") if p.is_file()} == before
     assert (out / "reports" / "my_hospital" / "failed" / "01_cohort.html").exists()

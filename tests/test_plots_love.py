@@ -55,3 +55,18 @@ def test_no_threshold_line_when_none(balance):
 def test_missing_column_is_refused(balance):
     with pytest.raises(ValueError, match="smd_after"):
         love_plot(balance.drop(columns="smd_after"))
+
+
+def test_a_yes_no_covariate_shows_once_and_long_labels_widen_the_figure():
+    balance = pd.DataFrame({
+        "label": ["Bone metastasis", "Bone metastasis", "A very long covariate label " * 3, "Age (years)"],
+        "level": ["No", "Yes", np.nan, np.nan],
+        "smd_before": [-0.7, 0.7, 0.2, 0.1], "smd_after": [0.05, -0.05, 0.01, 0.0],
+    })
+    fig = love_plot(balance)
+    (ax,) = fig.axes
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["Bone metastasis: Yes", "A very long covariate label " * 3, "Age (years)"]
+    np.testing.assert_array_equal(_dots(ax, "before").get_xdata(), [0.7, 0.2, 0.1])
+    fig.canvas.draw()
+    assert ax.get_position().width * fig.get_size_inches()[0] > 3.0  # the plot is not squeezed away

@@ -1,22 +1,27 @@
 """A rendered report opens in a headless browser with the network cut off and shows everything: the
-index with its study and steps, a step page with its tables and figures; and the page asks the
-network for nothing (the browser's request log is read). Skipped where no chromium is installed.
+index with its study and steps, the study report with its figures, a step page with its tables and
+figures; and the page asks the network for nothing (the browser's request log is read). Skipped
+where no chromium is installed, except in CI (``CI=true``), where a missing chromium fails.
 That no page needs JavaScript is checked where the pages are made (no script in any page)."""
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from browser import CHROMIUM, require
 from mbcrt import paths
 from mbcrt.run import pipeline
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(CHROMIUM is None, reason="no chromium to render the reports")]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def chromium():
+    require("chromium")
+
 
 STUDY = paths.STUDIES_DIR / "gbsg2" / "study.yaml"
 #: Hosts the browser itself calls (updates, time, accounts, dictionaries), whatever the page.
@@ -53,14 +58,23 @@ def test_index_renders_with_the_study_and_its_steps(reports, tmp_path):
     dom, asked = browse(reports / "index.html", tmp_path, "--dump-dom")
     assert "mbcrt: study reports" in dom
     assert "GBSG2: hormone therapy" in dom and "gbsg2/04_survival.html" in dom
-    assert "Reproduction" in dom
+    assert "Patients:" in dom and "gbsg2/report.html" in dom
+    assert "Reproduction scorecard:" not in dom   # this run checks no published number
+    assert asked == []
+
+
+def test_the_study_report_renders_offline_with_its_figures(reports, tmp_path):
+    dom, asked = browse(reports / "gbsg2" / "report.html", tmp_path, "--dump-dom")
+    assert "SYNTHETIC DATA" not in dom and "REAL DATA." in dom
+    assert re.search(r"<figure id=.figure-1. class=.mbcrt-figure.><svg ", dom)    # inline, drawn by the browser
+    assert "Figure 2." in dom and "Table 1." in dom and "04_survival.html" in dom
     assert asked == []
 
 
 def test_a_step_page_renders_its_tables_and_figures(reports, tmp_path):
     dom, asked = browse(reports / "gbsg2" / "04_survival.html", tmp_path, "--dump-dom")
-    assert "Patients, events and median survival" in dom
-    assert dom.count("<table") >= 4 and "Hormone therapy" in dom
+    assert "Patients, events, median survival" in dom
+    assert dom.count("<table") >= 1 and "Hormone therapy" in dom and "Median follow-up" in dom
     assert re.search(r'<img[^>]+src="data:image/svg\+xml', dom)   # the Kaplan-Meier figure, inline
     assert asked == []
 

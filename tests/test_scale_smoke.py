@@ -140,6 +140,8 @@ def her2_run(tmp_path_factory):
     assert made.returncode == 0, made.stderr[-2000:]
     config = yaml.safe_load(bundled.read_text(encoding="utf-8"))
     config.update(name="her2_x", data="her2.csv")
+    for table in (config.get("linked") or {}).values():  # the course table written beside the export
+        table["data"] = "her2_courses.csv"
     config.pop("published", None)  # the paper's numbers are for its 488 patients
     config["steps"] = [s for s in config["steps"] if s != "reproduction"]
     (folder / "study.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -13,6 +13,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1  # a step failed for a reason other than the input: a bug or the environment
 EXIT_USAGE = 2  # the command line itself is wrong
 EXIT_INPUT = 3  # the study file or the data break a rule
+EXIT_BUSY = 4  # the study is being run by another run right now (nothing was done)
 
 
 class InputError(ValueError):
@@ -49,6 +50,28 @@ class InputError(ValueError):
 
 def _rebuild_input_error(message, file, column, n_rows):
     return InputError(message, file=file, column=column, n_rows=n_rows)
+
+
+class RunBusy(RuntimeError):
+    """Another run of the same study is in progress (a double click, a second terminal).
+
+    Attributes
+    ----------
+    study : str
+    pid : int or None
+        The running run's process id.
+    started : str or None
+        When it started (UTC, ``YYYY-MM-DD HH:MM:SS``).
+    """
+
+    def __init__(self, study: str, pid: int | None = None, started: str | None = None):
+        self.study, self.pid, self.started = study, pid, started
+        who = f" (pid {pid}, started {started} UTC)" if pid else ""
+        super().__init__(f"study '{study}' is being run by another run{who}: nothing was done; wait for it to "
+                         f"finish, or stop it, then run again")
+
+    def __reduce__(self):  # picklable across processes (studies may run in parallel)
+        return (RunBusy, (self.study, self.pid, self.started))
 
 
 class StatisticalWarning(UserWarning):

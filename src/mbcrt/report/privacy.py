@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import null_space
 
+from mbcrt.report.format import SUPPRESSED_MARK
+
 SUPPRESSED = "suppressed"
 ALL = "All"
 
@@ -102,9 +104,10 @@ def note(min_cell_count: int) -> str:
     if min_cell_count <= 1:
         return ""
     m = min_cell_count
-    return (f"Small cells are suppressed (min_cell_count = {m}): counts of 1 to {m - 1} patients are left blank, "
-            f"and so is any count from which one could be worked out; the estimates of groups of fewer than {m} "
-            f"patients are blank. Rows with a blank are marked in the column '{SUPPRESSED}'.")
+    return (f"Small cells are suppressed (min_cell_count = {m}): counts of 1 to {m - 1} patients are not shown, "
+            f"and neither is any count from which one could be worked out, nor the estimates of groups of fewer "
+            f"than {m} patients. Such cells read \"{SUPPRESSED_MARK}\" in the tables (blank in the CSV files, whose "
+            f"rows with a blank are marked in the column '{SUPPRESSED}').")
 
 
 # ---- complementary suppression -------------------------------------------------------------------------

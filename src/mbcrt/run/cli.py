@@ -1,7 +1,8 @@
 """Command line: ``python -m mbcrt run [--study NAME ...] [--config FILE] [--set key=value ...]``.
 
 Exit codes: 0 success; 1 a step failed (a bug or the environment); 2 bad command line;
-3 the study file or the data break a rule (the message says which file, column and rule).
+3 the study file or the data break a rule (the message says which file, column and rule);
+4 the study is being run by another run right now (the message names it; nothing was done).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 
 from mbcrt import paths
-from mbcrt.errors import EXIT_FAILURE, EXIT_INPUT, EXIT_OK, EXIT_USAGE, InputError
+from mbcrt.errors import EXIT_BUSY, EXIT_FAILURE, EXIT_INPUT, EXIT_OK, EXIT_USAGE, InputError, RunBusy
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,12 +68,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INPUT
     except pipeline.RunFailed as exc:
         for failure in exc.failures:
+            if isinstance(failure, RunBusy):
+                print(f"mbcrt: busy: {failure}", file=sys.stderr)
+                continue
             input_error = isinstance(failure, InputError) or failure.is_input_error
             print(f"mbcrt: {'input error' if input_error else 'step failed'}: {failure}", file=sys.stderr)
             if isinstance(failure, pipeline.StepFailed):
                 failed = root / "reports" / failure.study / "failed"
                 print(f"mbcrt: the failed notebook's HTML is in {failed}; earlier results of "
                       f"'{failure.study}' are unchanged.", file=sys.stderr)
+        if exc.busy_only:
+            return EXIT_BUSY
         return EXIT_INPUT if exc.input_errors_only else EXIT_FAILURE
     except KeyboardInterrupt:
         print("mbcrt: interrupted; earlier results are unchanged.", file=sys.stderr)

@@ -12,6 +12,7 @@ import gc
 import html
 import json
 import os
+import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -22,7 +23,6 @@ import pandas as pd
 
 from mbcrt import paths
 from mbcrt.errors import StatisticalWarning
-from mbcrt.report.format import format_number, format_p
 from mbcrt.study.config import Study, load_study
 
 #: Floats in committed CSV tables: ten significant digits, stable across machines and BLAS builds.
@@ -125,27 +125,69 @@ class StepContext:
 
     # ---- outputs ------------------------------------------------------------------------------
     def save_table(self, df: pd.DataFrame, name: str, *, caption: str | None = None, show: bool = True,
-                   show_columns: list[str] | None = None, digits: int = 3) -> None:
-        """Write ``tables/<study>/<name>.csv`` and show it (rounded) under ``caption``.
+                   show_columns: list[str] | None = None, pub=None, digits: int | None = None) -> None:
+        """Write ``tables/<study>/<name>.csv`` (``df`` unchanged, full precision) and show its publication form.
 
-        Returns nothing on purpose: a returned path would be echoed into the report."""
+        Parameters
+        ----------
+        df : DataFrame
+            The tidy table (after small-cell suppression where the step applies it).
+        name : str
+            File stem; also picks the publication layout (:func:`mbcrt.report.tables.for_saved_table`).
+        caption : str, optional
+            Shown above the table; the paper's name for it (``paper_names``) is put in front.
+        show : bool
+            Show the table in the report (the CSV and the Word file are written either way).
+        show_columns : list of str, optional
+            For tables without a publication layout: the columns to show.
+        pub : PubTable, optional
+            The publication form to show instead of the one built from ``name``.
+        digits : int, optional
+            Ignored (kept for old notebooks): the publication form decides the precision.
+
+        A table of the study report (:data:`mbcrt.report.tables.REPORT_TABLES`) is also written as
+        ``tables/<study>/docx/<name>.docx``. Returns nothing on purpose: a returned path would be echoed
+        into the report."""
         path = self.paths.table(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(path, index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
-        if show:
-            self.show_table(df if show_columns is None else df[show_columns], caption=caption or self.paper_name(name),
-                            digits=digits)
+        from mbcrt.report import tables
 
-    def show_table(self, df: pd.DataFrame, *, caption: str | None = None, digits: int = 3) -> None:
-        """Show a table as plain static HTML (no styling ids, numbers rounded for reading)."""
-        shown = df.copy()
-        for col in shown.columns:
-            if pd.api.types.is_float_dtype(shown[col]):
-                fmt = format_p if _is_p_column(col) else lambda v: format_number(v, digits)
-                shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else fmt(v))
-        body = shown.to_html(index=False, border=0, classes="mbcrt-table", na_rep="", escape=True)
-        cap = f"<p class='mbcrt-caption'><b>{html.escape(caption)}</b></p>" if caption else ""
-        _html(cap + body)
+        if not show and name not in tables.REPORT_TABLES:
+            return
+        if pub is None:
+            if show_columns is not None and name not in tables.BUILDERS:
+                pub = tables.generic(df[show_columns], self.study, name=name, caption=caption or "")
+            else:
+                pub = tables.for_saved_table(name, df, self.study, self._sibling, caption=caption)
+        paper = self.paper_name(name)
+        if paper and not pub.caption.startswith(paper):
+            pub.caption = f"{paper}. {pub.caption}" if pub.caption and pub.caption != paper else paper
+        if name in tables.REPORT_TABLES:
+            pub.to_docx(self.paths.tables / "docx" / f"{name}.docx")
+        if show:
+            _html(pub.to_html())
+
+    def _sibling(self, name: str) -> pd.DataFrame:
+        """Another table of this run (for layouts that join tables, e.g. the Cox table)."""
+        path = self.paths.table(name)
+        if not path.exists():
+            raise FileNotFoundError(name)
+        return _read(path)
+
+    def show_table(self, df, *, caption: str | None = None, digits: int | None = None) -> None:
+        """Show a table in publication form: a :class:`~mbcrt.report.tables.PubTable` as it is, a DataFrame
+        through :func:`~mbcrt.report.tables.generic` (human headers, numbers formatted, no ids)."""
+        from mbcrt.report import tables
+
+        if isinstance(df, tables.PubTable):
+            pub = df
+            if caption:
+                pub.caption = caption
+        else:
+            slug = re.sub(r"[^a-z0-9]+", "-", (caption or "table").lower()).strip("-")[:40] or "table"
+            pub = tables.generic(df, self.study, name=f"{self.step}-{slug}", caption=caption or "")
+        _html(pub.to_html())
 
     def save_figure(self, fig, name: str, *, caption: str | None = None, show: bool = True) -> None:
         """Write ``figures/<study>/<name>.png`` (300 dpi) and ``.svg``; show the SVG under ``caption``."""
@@ -166,11 +208,15 @@ class StepContext:
         """The paper's name for an output (``paper_names`` in the study file), e.g. "Figure 1A"."""
         return self.study.paper_names.get(artifact)
 
-    def note(self, markdown: str) -> None:
-        """Show a paragraph of Markdown in the report."""
+    def note(self, markdown: str, *, save_as: str | None = None) -> None:
+        """Show a paragraph of Markdown in the report; with ``save_as``, also keep it as
+        ``reports/<study>/text_<save_as>.md`` for the study report (which shows, never writes, the step's words)."""
         from IPython.display import Markdown
 
         _display(Markdown(markdown))
+        if save_as:
+            self.paths.reports.mkdir(parents=True, exist_ok=True)
+            (self.paths.reports / f"text_{save_as}.md").write_text(markdown.rstrip() + "\n", encoding="utf-8")
 
     def warn(self, text: str) -> None:
         """Show a warning a reader must see, and keep it for the run's index page."""
@@ -195,11 +241,6 @@ class StepContext:
             note = s.synthetic_note or ("These results come from a synthetic cohort generated to match the "
                                         "published summaries. They are not patient data.")
             _html("<div class='mbcrt-synthetic'><b>SYNTHETIC DATA.</b> " + html.escape(note) + "</div>")
-
-
-def _is_p_column(name) -> bool:
-    name = str(name).lower()
-    return name == "p" or name.endswith(("_p", " p")) or name.startswith("p_")
 
 
 def open_step(step: str, study_file: str, overrides: str = "[]", out_root: str = "") -> StepContext:

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mbcrt import paths
-from mbcrt.errors import InputError
-from mbcrt.report import pages
+from mbcrt.errors import InputError, RunBusy
+from mbcrt.report import pages, study_report
 from mbcrt.study.config import Study, load_study
 
 
@@ -250,10 +250,11 @@ def run_study(study_file: str | Path, overrides: list[str] | None = None, *, pro
     run = StudyRun(study)
     root = Path(root) if root is not None else paths.PROJECT_ROOT
     staging = root / paths.STAGING_DIR.name / study.name
-    _recover(root, study.name)
-    shutil.rmtree(staging, ignore_errors=True)  # a previous interrupted run leaves nothing behind
-    staging.mkdir(parents=True)
+    lock = StudyLock(root, study.name).acquire(progress)  # a second run of the study stops here (RunBusy)
     try:
+        _recover(root, study.name)
+        shutil.rmtree(staging, ignore_errors=True)  # a previous interrupted run leaves nothing behind
+        staging.mkdir(parents=True)
         with StudyKernel() as kernel:
             for step, notebook in study.notebooks():
                 t0 = time.perf_counter()
@@ -266,10 +267,108 @@ def run_study(study_file: str | Path, overrides: list[str] | None = None, *, pro
                 run.steps.append({"step": step, "notebook": notebook, "seconds": round(elapsed, 1)})
                 progress(f"[{study.name}] {notebook:<22} done in {elapsed:5.1f} s")
         pages.write_run_metadata(study, staging, overrides, run.steps)
+        # The study report reads the staged outputs, so it is promoted (or discarded) with them.
+        study_report.write_study_report(staging, study.name)
         _promote(staging, study.name, root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        lock.release()
     return run
+
+
+class StudyLock:
+    """One run of a study at a time under one output root: ``.staging/<study>.lock`` (git-ignored).
+
+    The lock is an exclusive ``flock`` on that file, which the operating system drops when the
+    process ends however it ends, so a lock left by a killed run is never in force: the file still
+    names it (pid, start time), and the next run takes it over and says so. The file is never
+    deleted (deleting a lock file another run has open lets two runs in at once); a released lock
+    names no run. A second run while the first is running raises :class:`~mbcrt.errors.RunBusy`
+    at once, naming the running one.
+
+    Parameters
+    ----------
+    root : Path
+        The output root.
+    name : str
+        The study.
+    """
+
+    def __init__(self, root: Path, name: str):
+        self.path = Path(root) / paths.STAGING_DIR.name / f"{name}.lock"
+        self.name = name
+        self.fd: int | None = None
+
+    def acquire(self, progress=None) -> "StudyLock":
+        """Take the lock, or raise :class:`~mbcrt.errors.RunBusy` naming the run holding it."""
+        import datetime
+        import os
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if not _flock(fd):
+                holder = _lock_holder(fd)
+                raise RunBusy(self.name, holder.get("pid"), holder.get("started"))
+            holder = _lock_holder(fd)
+            if holder.get("pid") and progress is not None:
+                progress(f"[{self.name}] took over the lock of an earlier run that is no longer running "
+                         f"(pid {holder['pid']}, started {holder.get('started')} UTC)")
+            started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({"pid": os.getpid(), "started": started}).encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        """Release the lock (the file stays, naming no run)."""
+        import os
+
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            os.close(self.fd)  # drops the flock
+            self.fd = None
+
+
+def _lock_holder(fd: int) -> dict:
+    """The run a lock file names: ``{"pid": ..., "started": ...}``, or ``{}``."""
+    import os
+
+    try:
+        record = json.loads(os.pread(fd, 4096, 0).decode("utf-8") or "{}")
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _flock(fd: int) -> bool:
+    """Whether the exclusive lock was taken (where there is no flock, as on Windows: whether the file
+    names no live process)."""
+    try:
+        import fcntl
+    except ImportError:
+        pid = _lock_holder(fd).get("pid")
+        return not (pid and _alive(int(pid)))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _keep_failed(staging: Path, name: str, notebook: str, root: Path) -> None:
@@ -343,14 +442,20 @@ class RunFailed(RuntimeError):
 
     @property
     def input_errors_only(self) -> bool:
-        return all(isinstance(f, InputError) or getattr(f, "is_input_error", False) for f in self.failures)
+        return all(isinstance(f, (InputError, RunBusy)) or getattr(f, "is_input_error", False)
+                   for f in self.failures) and not self.busy_only
+
+    @property
+    def busy_only(self) -> bool:
+        """Every failure is a study another run is running (nothing was done)."""
+        return all(isinstance(f, RunBusy) for f in self.failures)
 
 
 def _run_one(study_file, overrides, progress, root):
     """Run one study; any failure comes back as a value, so one study's failure never stops another's."""
     try:
         return run_study(study_file, overrides, progress=progress, root=root)
-    except (StepFailed, InputError) as exc:
+    except (StepFailed, InputError, RunBusy) as exc:
         return exc
     except Exception as exc:  # noqa: BLE001 - e.g. a full disk while moving outputs: still one message
         return StepFailed(Path(study_file).parent.name, "-", None, type(exc).__name__, str(exc))
@@ -379,11 +484,12 @@ def run_many(study_files: list[Path], overrides: list[str] | None = None, *, pro
                                     [root] * len(files)))
     else:
         results = [_run_one(f, overrides, progress, root) for f in files]
-    pages.write_index(root)
+    if not all(isinstance(r, RunBusy) for r in results):  # a refused run leaves the index to the running one
+        pages.write_index(root)
     failures = [r for r in results if isinstance(r, Exception)]
     if failures:
         raise RunFailed(failures)
     return results
 
 
-__all__ = ["open_step", "RunFailed", "StepFailed", "StudyRun", "run_study", "run_many", "bundled_studies", "InputError"]
+__all__ = ["RunFailed", "StepFailed", "StudyRun", "run_study", "run_many", "bundled_studies", "InputError"]

@@ -16,6 +16,14 @@ O(n p): the sum over event times of the risk-set second moments is ``X' diag(v) 
 expected events of each patient under the Efron hazard (``event - v`` is the martingale
 residual), and the score is ``X' (event - v)``.
 
+Counting-process rows ``(entry, time]`` (R's ``Surv(tstart, tstop, event)``, as ``agfit4``) use the
+same sort: a row's entry is located among its stratum's times once (``searchsorted``), and each
+risk-set sum is the sum over rows still in (stop >= t) minus the rows not yet entered (entry >= t),
+both reverse cumulative sums. Case weights (R's ``weights =``) weight every risk-set sum, and each
+of a tied group's Efron terms counts the mean weight of its deaths (R's ``meanwt``); the variance is
+then the robust sandwich from the weighted dfbeta residuals (``robust = TRUE``). A new weight vector
+reuses the sort, so refits with bootstrap weights cost a few passes each.
+
 Conventions are R's: a patient censored at an event time is in that event's risk set; the
 covariates are centred (the fit does not depend on it). Where R only warns that a coefficient
 "may be infinite" (monotone likelihood), or that the fit did not converge, this module raises.
@@ -25,7 +33,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -69,13 +77,19 @@ class _RiskSets:
     segments: np.ndarray  # (K,) sorted position where each segment starts
     group_first_segment: np.ndarray  # (G,) first segment of each group
     death_segment: np.ndarray  # (E,) the segment holding each event group's deaths
+    # Counting-process data only (None otherwise): a row is at risk in groups entry_group..group.
+    entry_group: np.ndarray | None = None  # (n,) first group (of its stratum) later than the row's entry
+    # Case weights only (None otherwise), set per fit by :func:`_with_weights` on a shared sort.
+    weight: np.ndarray | None = None  # (n,) sorted case weights
+    mean_weight: np.ndarray | None = None  # (E,) mean weight of each event group's tied deaths (R's meanwt)
 
     @property
     def n_groups(self) -> int:
         return len(self.first_group_of_stratum)
 
 
-def _risk_sets(time: np.ndarray, event: np.ndarray, strata_codes: np.ndarray, ties: str) -> _RiskSets:
+def _risk_sets(time: np.ndarray, event: np.ndarray, strata_codes: np.ndarray, ties: str,
+               entry: np.ndarray | None = None) -> _RiskSets:
     """Sort once and index the groups, strata, segments and deaths (see :class:`_RiskSets`)."""
     n = len(time)
     order = np.lexsort((1.0 - event, time, strata_codes))  # stable otherwise: ties keep the caller's order
@@ -105,21 +119,50 @@ def _risk_sets(time: np.ndarray, event: np.ndarray, strata_codes: np.ndarray, ti
     new_segment = new_group.copy()
     new_segment[death_end[death_end < n]] = True
     segment = np.cumsum(new_segment) - 1
+    entry_group = None if entry is None else _entry_groups(entry[order], s, t[group_start], s[group_start])
     return _RiskSets(order=order, time=t, event=e, group=group, group_starts=group_start,
                      first_group_of_stratum=first_group[group_stratum], event_group=event_group,
                      stop_group=stop_group[group_stratum[event_group]],
                      deaths=deaths, death_pos=death_pos, death_group=death_group,
                      run_start=run_start, frac=frac, segments=np.flatnonzero(new_segment),
                      group_first_segment=segment[group_start],
-                     death_segment=segment[group_start[event_group]])
+                     death_segment=segment[group_start[event_group]], entry_group=entry_group)
 
 
-#: The last few sorts: (time, event, strata codes, ties, risk sets), most recent first.
+def _entry_groups(entry: np.ndarray, strata: np.ndarray, group_time: np.ndarray,
+                  group_stratum: np.ndarray) -> np.ndarray:
+    """For each row, the first group of its stratum whose time is later than its entry.
+
+    Times are replaced by their ranks among all times and entries, so (stratum, rank) packs into
+    one exact int64 key and one ``searchsorted`` finds every row's group (the groups are sorted by
+    stratum then time). A row entering after its stratum's last time gets the next stratum's first
+    group, which is never inside its risk sets (its entry is before its own stop).
+    """
+    _, ranks = np.unique(np.concatenate((group_time, entry)), return_inverse=True)
+    width = np.int64(ranks.max() + 1)
+    group_key = group_stratum.astype(np.int64) * width + ranks[:len(group_time)]
+    entry_key = strata.astype(np.int64) * width + ranks[len(group_time):]
+    return np.searchsorted(group_key, entry_key, side="right")
+
+
+def _with_weights(rs: _RiskSets, weights: np.ndarray) -> _RiskSets:
+    """The shared sort with case weights attached (caller's order in, sorted inside)."""
+    w = weights[rs.order]
+    death_sums = np.add.reduceat(w[rs.death_pos], rs.run_start) if len(rs.death_pos) else np.zeros(0)
+    return replace(rs, weight=w, mean_weight=death_sums / rs.deaths)
+
+
+#: The last few sorts: (time, event, strata codes, ties, entry, risk sets), most recent first.
 _RECENT_RISK_SETS: list[tuple] = []
 _RECENT_RISK_SETS_KEPT = 2
 
 
-def _shared_risk_sets(time: np.ndarray, event: np.ndarray, strata_codes: np.ndarray, ties: str) -> _RiskSets:
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+
+
+def _shared_risk_sets(time: np.ndarray, event: np.ndarray, strata_codes: np.ndarray, ties: str,
+                      entry: np.ndarray | None = None) -> _RiskSets:
     """:func:`_risk_sets`, reused when the data equal one of the last few fits' data.
 
     A study fits many models to the same rows (each univariable model, the full model, the reduced
@@ -128,16 +171,18 @@ def _shared_risk_sets(time: np.ndarray, event: np.ndarray, strata_codes: np.ndar
     comparison is O(n), the sort it saves O(n log n) and several times slower. Only the last
     :data:`_RECENT_RISK_SETS_KEPT` are kept, so the memory held is bounded.
     """
-    for i, (t, e, s, kind, rs) in enumerate(_RECENT_RISK_SETS):
+    for i, (t, e, s, kind, start, rs) in enumerate(_RECENT_RISK_SETS):
         if (kind == ties and len(t) == len(time) and np.array_equal(t, time) and np.array_equal(e, event)
-                and np.array_equal(s, strata_codes)):
+                and np.array_equal(s, strata_codes) and _same(start, entry)):
             _RECENT_RISK_SETS.insert(0, _RECENT_RISK_SETS.pop(i))
             return rs
-    rs = _risk_sets(time, event, strata_codes, ties)
+    rs = _risk_sets(time, event, strata_codes, ties, entry)
     for array in vars(rs).values():
-        array.flags.writeable = False  # shared between fits: nobody may change it
+        if array is not None:
+            array.flags.writeable = False  # shared between fits: nobody may change it
     # Copies: the caller's arrays may be views of data that is changed later.
-    _RECENT_RISK_SETS.insert(0, (time.copy(), event.copy(), strata_codes.copy(), ties, rs))
+    _RECENT_RISK_SETS.insert(0, (time.copy(), event.copy(), strata_codes.copy(), ties,
+                                 None if entry is None else entry.copy(), rs))
     del _RECENT_RISK_SETS[_RECENT_RISK_SETS_KEPT:]
     return rs
 
@@ -192,19 +237,47 @@ def _efron_terms(rs: _RiskSets, xt: np.ndarray, beta: np.ndarray) -> _Terms:
     g, frac = rs.death_group, rs.frac
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         risk = np.exp(eta)
+        if rs.weight is not None:
+            risk *= rs.weight  # weighted risk: every risk-set sum is weighted (R's coxfit6/agfit4)
         seg0 = _segment_sums(risk, rs.segments)
         seg1 = _segment_sums(xt * risk, rs.segments)
         s0 = _tail_sums(_segment_sums(seg0, rs.group_first_segment), rs.event_group, rs.stop_group)
         s1 = _tail_sums(_segment_sums(seg1, rs.group_first_segment), rs.event_group, rs.stop_group)
+        if rs.entry_group is not None:  # (start, stop]: remove rows that have not entered yet
+            s0 -= _tail_sums(_entry_sums(risk, rs), rs.event_group + 1, rs.stop_group)
+            s1 -= _tail_sums(_entry_sums(xt * risk, rs), rs.event_group + 1, rs.stop_group)
         d0 = seg0[rs.death_segment]
         denom = s0[g] - frac * d0[g]
-        loglik = float(eta[rs.death_pos].sum() - np.log(denom).sum())
+        if rs.weight is None:
+            loglik = float(eta[rs.death_pos].sum() - np.log(denom).sum())
+        else:  # each tied death's term counts the deaths' mean weight (R's meanwt)
+            mw = rs.mean_weight[g]
+            denom = np.where(mw > 0, denom, 1.0)  # a group with no weight (bootstrap) adds nothing
+            loglik = float(np.dot(rs.weight[rs.death_pos], eta[rs.death_pos]) - np.dot(mw, np.log(denom)))
         inv = 1.0 / denom
         inv2 = inv * inv
-        per_group = np.add.reduceat(np.stack([inv, frac * inv, inv2, frac * inv2, frac * frac * inv2]),
-                                    rs.run_start, axis=1)
+        stacked = np.stack([inv, frac * inv, inv2, frac * inv2, frac * frac * inv2])
+        if rs.weight is not None:
+            stacked *= mw
+        per_group = np.add.reduceat(stacked, rs.run_start, axis=1)
     return _Terms(risk=risk, loglik=loglik, s1=s1, d1=seg1[:, rs.death_segment],
                   inv=per_group[0], frac_inv=per_group[1], inv2=per_group[2:])
+
+
+def _entry_sums(values: np.ndarray, rs: _RiskSets) -> np.ndarray:
+    """Sums of ``values`` (last axis, sorted rows) by entry group: (..., G)."""
+    if values.ndim == 1:
+        return np.bincount(rs.entry_group, weights=values, minlength=rs.n_groups)
+    return np.stack([np.bincount(rs.entry_group, weights=row, minlength=rs.n_groups) for row in values])
+
+
+def _cumsum_at_risk(per_group: np.ndarray, rs: _RiskSets) -> np.ndarray:
+    """For each sorted row, the sum of ``per_group`` (last axis) over the groups it is at risk in."""
+    if rs.entry_group is None:
+        return _cumsum_within_strata(per_group, rs)[..., rs.group]
+    padded = np.zeros(per_group.shape[:-1] + (per_group.shape[-1] + 1,))
+    np.cumsum(per_group, axis=-1, out=padded[..., 1:])
+    return padded[..., rs.group + 1] - padded[..., np.minimum(rs.entry_group, rs.group)]
 
 
 def _expected_events(rs: _RiskSets, terms: _Terms, weight: np.ndarray | None = None) -> np.ndarray:
@@ -217,7 +290,7 @@ def _expected_events(rs: _RiskSets, terms: _Terms, weight: np.ndarray | None = N
         inv, frac_inv = weight * inv, weight * frac_inv
     hazard = np.zeros(rs.n_groups)
     hazard[rs.event_group] = inv
-    cumulative = _cumsum_within_strata(hazard, rs)[rs.group]
+    cumulative = _cumsum_at_risk(hazard, rs)
     # A death is at risk for only (1 - k/d) of its own tied-death term.
     cumulative[rs.death_pos] -= frac_inv[rs.death_group]
     return terms.risk * cumulative
@@ -234,7 +307,7 @@ def _score_information(rs: _RiskSets, xt: np.ndarray, terms: _Terms, weight: np.
         Expected events (see :func:`_expected_events`).
     """
     expected = _expected_events(rs, terms, weight)
-    observed = rs.event.copy()
+    observed = rs.event.copy() if rs.weight is None else rs.event * rs.weight
     e0, e1, e2 = terms.inv2 if weight is None else terms.inv2 * weight
     if weight is not None:
         observed[rs.death_pos] = weight[rs.death_group]
@@ -253,13 +326,17 @@ def _score_residuals(rs: _RiskSets, xt: np.ndarray, terms: _Terms, expected: np.
     e0, e1, e2 = terms.inv2
     per_group = np.zeros((xt.shape[0], rs.n_groups))
     per_group[:, rs.event_group] = s1 * e0 - d1 * e1  # sum_k xbar_k / den_k
-    resid = _cumsum_within_strata(per_group, rs)[:, rs.group]
+    resid = _cumsum_at_risk(per_group, rs)
     resid *= terms.risk
     resid -= xt * expected
-    mean_of_means = (s1 * terms.inv - d1 * terms.frac_inv) / rs.deaths
+    deaths = rs.deaths if rs.weight is None else rs.deaths * rs.mean_weight
+    mean_of_means = (s1 * terms.inv - d1 * terms.frac_inv) / deaths
     own_term = s1 * e1 - d1 * e2  # sum_k f_k xbar_k / den_k
     dp, g = rs.death_pos, rs.death_group
-    resid[:, dp] += xt[:, dp] - mean_of_means[:, g] - terms.risk[dp] * own_term[:, g]
+    observed = xt[:, dp] - mean_of_means[:, g]
+    if rs.weight is not None:
+        observed *= rs.weight[dp]
+    resid[:, dp] += observed - terms.risk[dp] * own_term[:, g]
     return resid
 
 
@@ -297,9 +374,11 @@ class CoxResult:
     se : Series
         Model-based (naive) standard errors.
     robust_se : Series or None
-        Cluster-robust standard errors (when fitted with ``cluster``).
+        Robust (sandwich) standard errors: cluster-robust when fitted with ``cluster``, per row when
+        fitted with ``weights`` and no cluster.
     var : ndarray
-        Variance matrix used for inference: robust when ``cluster`` was given (as R's ``fit$var``).
+        Variance matrix used for inference: robust when ``cluster`` or ``weights`` was given (as R's
+        ``fit$var``).
     naive_var : ndarray
         Inverse of the information matrix (R's ``fit$naive.var`` when robust).
     loglik, loglik_null : float
@@ -381,6 +460,27 @@ def _check_time_event(time, event, n: int) -> tuple[np.ndarray, np.ndarray]:
     return t, e
 
 
+def _check_entry(entry, t: np.ndarray) -> np.ndarray:
+    s = pd.to_numeric(pd.Series(_as_vector(entry, len(t), "entry")), errors="coerce").to_numpy(np.float64)
+    bad = int((~np.isfinite(s)).sum())
+    if bad:
+        raise InputError("start time missing, non-numeric or infinite", column=_name(entry, "entry"), n_rows=bad)
+    bad = int((s >= t).sum())
+    if bad:
+        raise InputError("start time not before stop time: a row needs an interval (start, stop]",
+                         column=_name(entry, "entry"), n_rows=bad)
+    return s
+
+
+def _check_weights(weights, n: int) -> np.ndarray:
+    w = pd.to_numeric(pd.Series(_as_vector(weights, n, "weights")), errors="coerce").to_numpy(np.float64)
+    bad = int((~np.isfinite(w) | ~(w > 0)).sum())
+    if bad:
+        raise InputError("case weights must be positive finite numbers (as R's coxph)",
+                         column=_name(weights, "weights"), n_rows=bad)
+    return w
+
+
 def _check_design(X: pd.DataFrame) -> np.ndarray:
     """The design as a (p, n) float array (one contiguous row per column), checked."""
     if not isinstance(X, pd.DataFrame):
@@ -408,15 +508,15 @@ def _codes(values, n: int, name: str) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), len(uniques)
 
 
-def _newton_raphson(rs: _RiskSets, xt: np.ndarray, names: list[str]):
-    """R's coxfit6 iteration from 0, with its step halving.
+def _newton_raphson(rs: _RiskSets, xt: np.ndarray, names: list[str], init: np.ndarray | None = None):
+    """R's coxfit6 iteration from 0 (or from ``init``, for bootstrap refits), with its step halving.
 
     Returns
     -------
-    beta, terms, score, information at beta; log-likelihood at 0; iterations; diagonal of the
-    inverse information at 0 (for :func:`_check_divergence`).
+    beta, terms, score, information at beta; log-likelihood at the start (0 unless ``init``);
+    iterations; diagonal of the inverse information at the start (for :func:`_check_divergence`).
     """
-    beta = np.zeros(xt.shape[0])
+    beta = np.zeros(xt.shape[0]) if init is None else np.array(init, dtype=np.float64)
     terms = _efron_terms(rs, xt, beta)
     loglik_null = terms.loglik
     score, info, _ = _score_information(rs, xt, terms)
@@ -476,7 +576,7 @@ def _summary(params, se, robust_se, alpha) -> pd.DataFrame:
 
 
 def fit_cox(X: pd.DataFrame, time, event, *, ties: str = "efron", strata=None, cluster=None,
-            alpha: float = 0.05) -> CoxResult:
+            entry=None, weights=None, alpha: float = 0.05) -> CoxResult:
     """Fit a Cox proportional-hazards model (R's ``coxph``).
 
     Parameters
@@ -493,7 +593,15 @@ def fit_cox(X: pd.DataFrame, time, event, *, ties: str = "efron", strata=None, c
     strata : array-like, optional
         Stratum labels: separate baseline hazards (``+ strata(s)`` in R), e.g. the matched pair.
     cluster : array-like, optional
-        Cluster labels for the robust sandwich variance (``cluster = id`` in R), e.g. the pair.
+        Cluster labels for the robust sandwich variance (``cluster = id`` in R), e.g. the pair, or
+        the patient of counting-process rows.
+    entry : array-like, optional
+        Start times of counting-process rows, ``Surv(entry, time, event)`` in R: a row is at risk
+        at t when ``entry < t <= time`` (time-varying covariates, delayed entry). Must be < time.
+    weights : array-like, optional
+        Case weights > 0 (``weights =`` in R), e.g. inverse probability weights. The variance is
+        then the robust sandwich, as ``coxph(..., weights = w, robust = TRUE)`` (each row its own
+        cluster, or ``cluster``'s clusters), and ``summary`` uses it.
     alpha : float
         1 - confidence level of the hazard-ratio intervals.
 
@@ -521,12 +629,16 @@ def fit_cox(X: pd.DataFrame, time, event, *, ties: str = "efron", strata=None, c
     p, n = xt.shape
     t, e = _check_time_event(time, event, n)
     strata_codes, n_strata = (np.zeros(n, np.int64), 1) if strata is None else _codes(strata, n, "strata")
+    start = None if entry is None else _check_entry(entry, t)
+    w = None if weights is None else _check_weights(weights, n)
     events = int(e.sum())
     if p and events / p < MIN_EVENTS_PER_VARIABLE:
         warnings.warn(f"{events} events for {p} coefficient(s): fewer than {MIN_EVENTS_PER_VARIABLE} "
                       "events per variable, estimates may be biased", StatisticalWarning, stacklevel=2)
 
-    rs = _shared_risk_sets(t, e, strata_codes, ties)
+    rs = _shared_risk_sets(t, e, strata_codes, ties, start)
+    if w is not None:
+        rs = _with_weights(rs, w)
     xs = xt[:, rs.order]
     xs -= xs.mean(axis=1, keepdims=True)  # keeps exp() in range and sums accurate; the fit is invariant
     if p == 0:
@@ -541,14 +653,19 @@ def fit_cox(X: pd.DataFrame, time, event, *, ties: str = "efron", strata=None, c
     params = pd.Series(beta, index=names, name="coef")
     se = pd.Series(np.sqrt(np.diag(naive_var)), index=names, name="se")
     var, robust_se, n_clusters = naive_var, None, None
-    if cluster is not None:
-        cluster_codes, n_clusters = _codes(cluster, n, "cluster")
+    if cluster is not None or w is not None:
+        if cluster is not None:
+            cluster_codes, n_clusters = _codes(cluster, n, "cluster")
         if p:
             _, _, expected = _score_information(rs, xs, terms)
+            # weighted dfbeta residuals (R's residuals(fit, "dfbeta", weighted = TRUE))
             dfbeta = naive_var @ _score_residuals(rs, xs, terms, expected)
-            codes = cluster_codes[rs.order]
-            summed = np.stack([np.bincount(codes, weights=row, minlength=n_clusters) for row in dfbeta])
-            var = summed @ summed.T
+            if cluster is None:
+                var = dfbeta @ dfbeta.T
+            else:
+                codes = cluster_codes[rs.order]
+                summed = np.stack([np.bincount(codes, weights=row, minlength=n_clusters) for row in dfbeta])
+                var = summed @ summed.T
         robust_se = pd.Series(np.sqrt(np.diag(var)), index=names, name="robust_se")
 
     return CoxResult(params=params, se=se, robust_se=robust_se, var=var, naive_var=naive_var,
@@ -633,6 +750,8 @@ def cox_zph(result: CoxResult, transform: str = "km",
     if transform not in ZPH_TRANSFORMS:
         raise ValueError(f"transform must be one of {ZPH_TRANSFORMS}, not {transform!r}")
     rs, x = result._risk_sets, result._X
+    if rs is not None and (rs.entry_group is not None or rs.weight is not None):
+        raise NotImplementedError("cox_zph is implemented for unweighted right-censored fits only")
     names = list(result.params.index)
     p = len(names)
     if rs is None or p == 0:
@@ -660,4 +779,53 @@ def cox_zph(result: CoxResult, transform: str = "km",
     out["df"] = out["df"].astype(int)
     out["p"] = stats.chi2.sf(out["chisq"], out["df"])
     out.index.name = "term"
+    return out
+
+
+def cox_coefficients(X: pd.DataFrame, time, event, weights, *, entry=None, strata=None,
+                     ties: str = "efron", init=None) -> np.ndarray:
+    """Coefficients of one Cox model refitted under many weight vectors, sorting the data once.
+
+    For bootstrap and weighted-bootstrap intervals: resampling patients is the same as refitting
+    with multinomial frequency weights (0 for a patient not drawn), so every replicate shares the
+    sort and the risk-set indexes and costs only the Newton-Raphson passes.
+
+    Parameters
+    ----------
+    X, time, event, entry, strata, ties
+        As for :func:`fit_cox`.
+    weights : array-like, shape (B, n)
+        One row of non-negative case weights per refit (zeros allowed).
+    init : array-like, shape (p,), optional
+        Starting coefficients (e.g. the full-data estimate: fewer Newton steps per refit). The
+        maximum does not depend on the start; the fit's tolerance does, at the 1e-9 level.
+
+    Returns
+    -------
+    ndarray, shape (B, p)
+        The coefficients of each refit; a row of NaN where the refit has no finite estimate (e.g.
+        a replicate with no events in one group).
+    """
+    if ties not in TIES:
+        raise InputError(f"ties must be one of {TIES}, not {ties!r}", column="ties")
+    names = [str(c) for c in X.columns]
+    xt = _check_design(X)
+    p, n = xt.shape
+    t, e = _check_time_event(time, event, n)
+    strata_codes = np.zeros(n, np.int64) if strata is None else _codes(strata, n, "strata")[0]
+    start = None if entry is None else _check_entry(entry, t)
+    w_all = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    if w_all.shape[1] != n or not np.isfinite(w_all).all() or (w_all < 0).any():
+        raise InputError(f"weights must be a (B, {n}) array of finite non-negative numbers", column="weights")
+    rs0 = _shared_risk_sets(t, e, strata_codes, ties, start)
+    xs = xt[:, rs0.order]
+    xs -= xs.mean(axis=1, keepdims=True)
+    out = np.full((len(w_all), p), np.nan)
+    for b, w in enumerate(w_all):  # a loop over replicates; each refit is vectorised over rows
+        try:
+            with np.errstate(all="ignore"):
+                beta = _newton_raphson(_with_weights(rs0, w), xs, names, init)[0]
+        except (InputError, np.linalg.LinAlgError):
+            continue
+        out[b] = beta
     return out

@@ -46,3 +46,30 @@ def km_survival_kwargs(study: Study) -> dict:
 
 def cox_covariates(study: Study) -> list[str]:
     return list(study.cox["covariates"] or study.covariates)
+
+
+def complete_cases_under_imputation(study: Study, df, what: str):
+    """Under ``missing: multiple_imputation`` the cohort keeps its gaps: the usual steps, which need
+    complete data, analyse its complete cases and say so; the imputation step gives the primary,
+    pooled estimates. Other strategies: ``df`` as it is.
+
+    Returns
+    -------
+    df : DataFrame
+        The rows to analyse.
+    note : str or None
+        What the report must say (None when no row was left out).
+    """
+    from mbcrt.study.cohort import complete_cases
+    from mbcrt.study.validation import missing_strategy
+
+    if missing_strategy(study) != "multiple_imputation":
+        return df, None
+    kept = complete_cases(df, study)
+    if len(kept) == len(df):
+        return df, None
+    m = study.missing["imputations"]
+    return kept, (f"Complete cases: the {what} here use{'s' if what.endswith('model') else ''} the {len(kept):,} of "
+                  f"{len(df):,} patients with every model covariate recorded. The primary estimates, with the "
+                  f"missing values multiply imputed ({m} imputations, chained equations) and the results "
+                  f"pooled by Rubin's rules, are in the imputation step.")

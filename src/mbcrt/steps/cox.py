@@ -9,7 +9,7 @@ import pandas as pd
 
 from mbcrt.stats import cox
 from mbcrt.stats.design import design_matrix
-from mbcrt.steps.common import ci_label, cox_covariates
+from mbcrt.steps.common import ci_label, complete_cases_under_imputation, cox_covariates
 from mbcrt.study.config import Study
 
 
@@ -111,16 +111,23 @@ def cox_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> CoxStep:
     with _w.catch_warnings(record=True) as caught:
         _w.simplefilter("always", StatisticalWarning)
         for cohort, df in cohorts.items():
+            df, cc_note = complete_cases_under_imputation(study, df, "Cox models")
+            if cc_note:
+                notes.append(cc_note)
             u, m, p = cox_models(study, df, cohort)
             uni.append(u), multi.append(m), ph.append(p)
         matched = matched_treatment_models(study, cohorts["matched"]) if "matched" in cohorts else None
     notes += sorted({str(w.message) for w in caught if issubclass(w.category, StatisticalWarning)})
+    from mbcrt.report.format import format_p_label
+
     ph_all = pd.concat(ph, ignore_index=True)
-    viol = ph_all[(ph_all["term"] != "GLOBAL") & (ph_all["p"] < 0.05)]
-    for r in viol.itertuples():
-        notes.append(f"Proportional hazards may not hold for {r.term} ({r.model} model, {r.cohort} cohort, "
-                     f"Schoenfeld test p = {r.p:.3g}): read its hazard ratio as an average over follow-up.")
     uni_df, multi_df = pd.concat(uni, ignore_index=True), pd.concat(multi, ignore_index=True)
+    labels = dict(zip(pd.concat([uni_df, multi_df])["term"], pd.concat([uni_df, multi_df])["label"]))
+    viol = ph_all[(ph_all["term"] != "GLOBAL") & (ph_all["p"] < 0.05)]
+    for r in viol.itertuples():  # for people: the term's label, p as the report prints it
+        notes.append(f"Proportional hazards may not hold for {labels.get(r.term, r.term)} ({r.model} model, "
+                     f"{r.cohort} cohort, Schoenfeld test {format_p_label(r.p, smallest=0.001)}): read its hazard "
+                     f"ratio as an average over follow-up.")
     paper = paper_cox_table(uni_df, multi_df)
     methods = (f"Methods: Cox proportional hazards, {study.cox['ties'].capitalize()} ties, Wald {ci_label(study)} and p; "
                f"proportional hazards tested on scaled Schoenfeld residuals (Kaplan-Meier time transform).")
@@ -129,8 +136,11 @@ def cox_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> CoxStep:
 
 def paper_cox_table(uni: pd.DataFrame, multi: pd.DataFrame) -> pd.DataFrame:
     """Univariable and multivariable HR (95% CI) and p side by side, one row per term and cohort."""
-    def fmt(d):
-        return d.assign(hr_ci=[f"{h:.3f} ({lo:.3f}-{hi:.3f})" for h, lo, hi in zip(d.hr, d.lower, d.upper)])
+    from mbcrt.report.format import format_ci
+
+    def fmt(d):  # CSV text: 3 decimals and a hyphen, as committed (the report shows report.tables.cox_table)
+        return d.assign(hr_ci=[format_ci(h, lo, hi, 3, dash="-", thousands=False, missing_bound="nan")
+                               for h, lo, hi in zip(d.hr, d.lower, d.upper)])
 
     u = fmt(uni)[["cohort", "term", "label", "hr_ci", "p"]].rename(columns={"hr_ci": "univariable HR (95% CI)",
                                                                              "p": "univariable p"})

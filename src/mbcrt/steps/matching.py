@@ -27,6 +27,9 @@ def run_matching(study: Study, df: pd.DataFrame) -> MatchingResult:
     """Propensity score, 1:1 nearest-neighbour matching and balance, as the study file sets them."""
     from mbcrt.stats import matching
 
+    from mbcrt.steps.common import complete_cases_under_imputation
+
+    df, cc_note = complete_cases_under_imputation(study, df, "propensity score and matching")
     m = study.matching
     covs = list(m["covariates"] or study.covariates)
     X = design_matrix(df, covs, study.categorical, study.levels)
@@ -37,7 +40,7 @@ def run_matching(study: Study, df: pd.DataFrame) -> MatchingResult:
     matched = matching.matched_frame(df, res, ps)
     balance = matching.balance_table(df, matched, treatment="_treat", covariates=covs,
                                      categorical=study.categorical, levels=study.levels, labels=study.labels)
-    notes = []
+    notes = [cc_note] if cc_note else []
     if res.n_unmatched_treated:
         notes.append(f"{res.n_unmatched_treated} of {res.n_treated} treated patients had no control within the "
                      f"caliper and are not in the matched cohort; the matched estimate applies to the matched "

@@ -165,14 +165,10 @@ def median_ci_options(study, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _pct(x: float) -> str:
-    return "" if pd.isna(x) else f"{100 * x:.0f}%"
-
-
 def forest_figure(study, subgroups: pd.DataFrame, overall: pd.Series, horizon, test: str = "chisq"):
     """Forest plot of persistence (%, Wilson 95% CI) by subgroup, the overall proportion as reference."""
     from mbcrt.report.figures.forest import forest_plot
-    from mbcrt.report.format import format_p_label as format_p
+    from mbcrt.report.format import format_p_label as format_p, format_percent_ci
 
     head = pd.DataFrame([{**overall.to_dict(), "label": "All patients", "group": None}])
     body = subgroups.assign(label=subgroups["level"].astype(str),
@@ -183,9 +179,9 @@ def forest_figure(study, subgroups: pd.DataFrame, overall: pd.Series, horizon, t
     rows = rows.assign(pct=100 * rows["proportion"], lo=100 * rows["wilson_lower"], hi=100 * rows["wilson_upper"],
                        **{"n/N": [f"{k:.0f}/{n:.0f}" if pd.notna(k) and pd.notna(n) else "suppressed"
                                   for k, n in zip(rows.n_persisting, rows.n_evaluable)],
-                          "% (95% CI)": [f"{p:.0f} ({lo:.0f}-{hi:.0f})" if pd.notna(p) else "not estimable"
-                                         for p, lo, hi in zip(100 * rows.proportion, 100 * rows.wilson_lower,
-                                                              100 * rows.wilson_upper)]})
+                          "% (95% CI)": [format_percent_ci(p, lo, hi, sign=False, dash="-")
+                                         for p, lo, hi in zip(rows.proportion, rows.wilson_lower,
+                                                              rows.wilson_upper)]})
     unit = study.time_unit
     reference = 100 * float(overall["proportion"]) if pd.notna(overall["proportion"]) else None
     return forest_plot(rows, estimate="pct", lower="lo", upper="hi", label="label", group="group",
@@ -297,12 +293,11 @@ def persistence_step(study, df: pd.DataFrame) -> PersistenceStep:
                            raised)
 
 
-def _ci_text(p, lo, hi) -> str:
-    return "not estimable" if pd.isna(p) else f"{100 * p:.0f}% ({100 * lo:.0f}-{100 * hi:.0f})"
-
-
 def readable_summary(summary: pd.DataFrame, unit: str) -> pd.DataFrame:
-    """The summary table as a clinician reads it: counts and % (95% CI) as text."""
+    """The summary table as a clinician reads it: counts and % (95% CI) as text (the report shows
+    :func:`mbcrt.report.tables.persistence_table`, its publication form)."""
+    from mbcrt.report.format import format_percent_ci as _ci_text
+
     shown = pd.DataFrame({
         "Time after MDRT": [f"{h} {unit}" for h in summary["horizon"]],
         "Group": summary["group"],

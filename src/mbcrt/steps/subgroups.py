@@ -11,7 +11,7 @@ import pandas as pd
 from mbcrt.report import privacy
 from mbcrt.report.format import format_p_label
 from mbcrt.steps.common import Endpoint, ci_label, endpoints
-from mbcrt.steps.survival import _factorize_as_text, default_ticks, km_analysis
+from mbcrt.steps.survival import _factorize_as_text, figure_annotation, km_analysis, study_ticks
 from mbcrt.study.config import Study
 
 
@@ -36,7 +36,7 @@ def subgroup_analysis(study: Study, df: pd.DataFrame, cohort: str,
     control, treated = study.arms
     extra, panels = [], []
     needed = df[list(dict.fromkeys([ep.time, ep.event, "_arm"]))]  # a level's rows: these columns only
-    ticks = default_ticks(df[ep.time].to_numpy(float))
+    ticks = study_ticks(study, df[ep.time].to_numpy(float))  # every panel on the same axis
     as_text = {var: _factorize_as_text(df[var]) for var in hrs["variable"].unique()}
     for r in hrs.itertuples(index=False):
         raw, texts = as_text[r.variable]
@@ -50,8 +50,9 @@ def subgroup_analysis(study: Study, df: pd.DataFrame, cohort: str,
         p = float(km.logrank["p"].iloc[0]) if len(km.logrank) else np.nan
         extra.append({"median_treated": med.get(treated, np.nan), "median_control": med.get(control, np.nan),
                       "logrank_p": p})
+        hr = (r.hr, r.lower, r.upper) if pd.notna(r.hr) else None  # the panel's HR is its forest row's
         panels.append({"title": f"{study.label(r.variable)}: {r.level}", "level": str(r.level), "curves": km.curves,
-                       "at_risk": km.at_risk, "annotation": f"Log-rank {format_p_label(p)}"})
+                       "at_risk": km.at_risk, "annotation": figure_annotation(study, p, hr)})
     table = pd.concat([hrs.reset_index(drop=True), pd.DataFrame(extra)], axis=1)
     table.insert(0, "cohort", cohort)
     cols = ["cohort", "variable", "label", "level", "n", "events", "n_treated", "n_control", "median_treated",
@@ -101,7 +102,9 @@ def subgroup_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> SubgroupSte
         name = f"subgroup_km_{cohort}"
         if not panels:
             continue
-        figures[name] = km_panels(panels, xlabel=f"Time ({study.time_unit})")
+        figures[name] = km_panels(panels, xlabel=f"Time ({study.time_unit})",
+                                  xmax=float(df[endpoints(study)[0].time].max()),
+                                  median_lines=bool(study.survival.get("median_lines")))
         captions[name] = " ".join(filter(None, [study.paper_names.get(name),
                                                 f"Kaplan-Meier curves by treatment within subgroups {where}"]))
     return SubgroupStep(pd.concat(tables, ignore_index=True), figures, captions, notes)

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from mbcrt.report import privacy
-from mbcrt.report.format import format_p_label
+from mbcrt.report.format import format_hr_label, format_p_label
 from mbcrt.stats import survival
 from mbcrt.stats.design import category_levels
-from mbcrt.steps.common import Endpoint, endpoints, group_column, km_survival_kwargs
+from mbcrt.steps.common import Endpoint, ci_label, endpoints, group_column, km_survival_kwargs
 from mbcrt.study.config import Study
 
 LANDMARK_COLUMNS = ["endpoint", "cohort", "group", "time", "surv", "lower", "upper", "n_risk"]
@@ -92,7 +92,7 @@ def km_analysis(study: Study, df: pd.DataFrame, endpoint: Endpoint, cohort: str,
         lr = pd.DataFrame([{"endpoint": endpoint.name, "cohort": cohort, "chisq": res.chisq, "df": res.df,
                             "p": res.p}])
     shown = curves if curves else {"All": overall}
-    times = at_risk_times if at_risk_times is not None else default_ticks(t)
+    times = at_risk_times if at_risk_times is not None else study_ticks(study, t)
     if curves:
         # A value outside the order is an error of at_risk_table, which names it.
         groups = texts[index] if (index >= 0).all() else df[by][known].astype(str).to_numpy()
@@ -102,13 +102,58 @@ def km_analysis(study: Study, df: pd.DataFrame, endpoint: Endpoint, cohort: str,
     return KMAnalysis(shown, pd.DataFrame(rows), pd.DataFrame(marks, columns=LANDMARK_COLUMNS), lr, at_risk)
 
 
-def default_ticks(t: np.ndarray, n: int = 6) -> list[float]:
-    """Round tick times from 0 to about the largest follow-up (for axes and numbers at risk)."""
-    tmax = float(np.nanmax(t)) if len(t) else 1.0
-    raw = tmax / n
-    mag = 10 ** np.floor(np.log10(raw)) if raw > 0 else 1
-    step = min((s * mag for s in (1, 2, 2.5, 5, 10) if s * mag >= raw), default=10 * mag)
-    return [float(x) for x in np.arange(0, tmax + 1e-9, step)]
+def default_ticks(t: np.ndarray, unit: str = "months", step: float | None = None) -> list[float]:
+    """Tick times at whole years from 0 to the longest follow-up (for axes and numbers at risk).
+
+    See :func:`mbcrt.report.figures.km.time_ticks`: 0, 12, 24 ... months (24 or 36 on long
+    follow-up), 0, 365, 730 ... days, 0, 1, 2 ... years; every ``step`` units when given.
+    """
+    from mbcrt.report.figures.km import time_ticks
+
+    t = np.asarray(t, dtype=float)
+    tmax = float(np.nanmax(t)) if t.size and np.isfinite(t).any() else 0.0
+    return time_ticks(tmax, unit, step)
+
+
+def study_ticks(study: Study, t: np.ndarray) -> list[float]:
+    """:func:`default_ticks` in the study's time unit, at its ``survival.time_step`` if it sets one."""
+    return default_ticks(t, study.time_unit, study.survival.get("time_step"))
+
+
+def treatment_hr(study: Study, df: pd.DataFrame, endpoint: Endpoint) -> tuple[float, float, float] | None:
+    """Hazard ratio (CI) of the treated arm vs control, univariable Cox as in the Cox step; None if not estimable.
+
+    The same fit as the Cox step's treatment row (``_treat`` alone, the study's ties and alpha), made
+    here because the survival step runs first. Its warnings are the Cox step's to report.
+    """
+    import warnings
+
+    from mbcrt.errors import InputError
+    from mbcrt.stats.cox import fit_cox
+
+    if not study.two_arm or "_treat" not in df.columns or df["_treat"].nunique() < 2:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fit = fit_cox(df[["_treat"]].astype(float), df[endpoint.time].to_numpy(float),
+                          df[endpoint.event].to_numpy(int), ties=study.cox["ties"], alpha=study.survival["alpha"])
+        except InputError:
+            return None
+    row = fit.summary.loc["_treat"]
+    if not np.isfinite(row["hr"]):
+        return None
+    return float(row["hr"]), float(row["lower"]), float(row["upper"])
+
+
+def figure_annotation(study: Study, p: float | None, hr: tuple[float, float, float] | None = None) -> str | None:
+    """The label of a Kaplan-Meier figure: "HR 0.62 (95% CI 0.48-0.80)" over "Log-rank p = 0.002"."""
+    lines = []
+    if hr is not None and np.isfinite(hr[0]):
+        lines.append(format_hr_label(*hr, ci=ci_label(study)))
+    if p is not None:
+        lines.append(f"Log-rank {format_p_label(p)}")
+    return "\n".join(lines) or None
 
 
 def followup(study: Study, df: pd.DataFrame, endpoint: Endpoint, cohort: str) -> dict:
@@ -138,7 +183,7 @@ def _km_figure(study: Study, km: KMAnalysis, endpoint: Endpoint, annotation: str
     return plot_km(curves, at_risk=privacy.suppress(km.at_risk.loc[list(curves)], "at_risk", m),
                    xlabel=f"Time ({study.time_unit})",
                    ylabel=f"{endpoint.label} probability", annotation=annotation,
-                   xticks=list(km.at_risk.columns))
+                   xticks=list(km.at_risk.columns), median_lines=bool(study.survival.get("median_lines")))
 
 
 def survival_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> SurvivalStep:
@@ -147,19 +192,22 @@ def survival_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> SurvivalSte
     parts = {k: [] for k in ("summary", "landmarks", "logrank", "followup")}
     figures, captions = {}, {}
 
-    def add(km: KMAnalysis, name: str, caption: str, ep: Endpoint):
+    def add(km: KMAnalysis, name: str, caption: str, ep: Endpoint, hr=None):
         parts["summary"].append(km.summary)
         parts["landmarks"].append(km.landmarks)
         parts["logrank"].append(km.logrank)
         p = km.logrank["p"].iloc[0] if len(km.logrank) else None
-        figures[name] = _km_figure(study, km, ep, f"Log-rank {format_p_label(p)}" if p is not None else None)
+        if hr is not None and any(c.n < study.min_cell_count for c in km.curves.values()):
+            hr = None  # an arm too small to draw: no HR beside its missing curve
+        figures[name] = _km_figure(study, km, ep, figure_annotation(study, p, hr))
         captions[name] = " ".join(filter(None, [study.paper_names.get(name), caption]))
 
     for ep in endpoints(study):
         for cohort, df in cohorts.items():
             km = km_analysis(study, df, ep, cohort, by=by, order=order)
             where = "after matching" if cohort == "matched" else "in the analysis cohort"
-            add(km, f"km_{ep.name}_{cohort}", f"{ep.label} {where}" + (" by group" if by else ""), ep)
+            add(km, f"km_{ep.name}_{cohort}", f"{ep.label} {where}" + (" by group" if by else ""), ep,
+                treatment_hr(study, df, ep) if by else None)
             parts["followup"].append(pd.DataFrame([followup(study, df, ep, cohort)]))
         for spec in study.km_by:
             df = cohorts["all"]
@@ -170,7 +218,9 @@ def survival_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> SurvivalSte
     s = study.survival
     methods = (f"Methods: Kaplan-Meier with {s['conf_type']} {100 * (1 - s['alpha']):.0f}% confidence intervals "
                f"(Greenwood variance); median CI by the {s['median_ci']} method; log-rank test; "
-               f"median follow-up by reverse Kaplan-Meier. Time in {study.time_unit}.")
+               f"median follow-up by reverse Kaplan-Meier. Time in {study.time_unit}."
+               + (f" The figures' hazard ratio is the univariable Cox model's ({study.cox['ties'].capitalize()} ties)."
+                  if by else ""))
     frames = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
     m = study.min_cell_count
     frames["landmarks"] = privacy.suppress(frames["landmarks"], "landmarks", m, group_sizes=frames["summary"])

@@ -9,8 +9,6 @@ columns, the derived ones, and four standard columns the later steps use:
 from __future__ import annotations
 
 import ast
-import csv
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,125 +17,25 @@ import pandas as pd
 
 from mbcrt import paths
 from mbcrt.errors import InputError, closest
-from mbcrt.study import validation
+from mbcrt.study import linked as linked_tables
+from mbcrt.study import read, validation
 from mbcrt.study.config import Study
 
 #: Days per unit of time. A month is a twelfth of a Julian year (365.25 / 12 = 30.4375 days).
 DAYS_PER = {"days": 1.0, "months": 30.4375, "years": 365.25}
 
 
-#: The first bytes of files that are often saved as ".csv" but are not CSV text.
-_NOT_CSV = {
-    b"PK\x03\x04": "an Excel workbook (.xlsx) or another zip archive",
-    b"\xd0\xcf\x11\xe0": "an old Excel workbook (.xls)",
-    b"%PDF": "a PDF document",
-    b"\xff\xfe": "UTF-16 text (Excel's 'Unicode text')",
-    b"\xfe\xff": "UTF-16 text",
-}
-_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
-
-
-def read_data(path: Path) -> pd.DataFrame:
-    """Read a CSV export with clear errors for a missing, empty, non-UTF-8 or non-CSV file.
-
-    A file that is not comma-separated text (a workbook, an HTML page, semicolon- or tab-separated
-    values), a header naming a column twice, or rows with more values than the header are errors:
-    each would otherwise be read silently into the wrong columns.
-    """
-    shown = paths.relative(path)
-    if not path.is_file():
-        raise InputError("data file not found", file=shown)
-    if path.stat().st_size == 0:
-        raise InputError("the data file is empty", file=shown)
-    _sniff(path, shown)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            df = pd.read_csv(path, encoding="utf-8", dtype_backend="numpy_nullable", low_memory=False,
-                             index_col=False)
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text (save the export as CSV UTF-8)", file=shown) from None
-    except (pd.errors.ParserWarning, pd.errors.ParserError) as exc:
-        long_rows = _count_long_rows(path)
-        if long_rows:
-            raise InputError("rows with more values than the header has columns (a value with an unquoted "
-                             "comma?)", file=shown, n_rows=long_rows) from None
-        raise InputError(f"not a readable CSV file ({str(exc).splitlines()[0]})", file=shown) from None
-    except pd.errors.EmptyDataError:
-        raise InputError("the data file has no columns", file=shown) from None
-    _check_header(path, shown)
-    if df.empty:
-        raise InputError("the data file has a header but no rows", file=shown)
-    # Plain numpy dtypes downstream: nullable ints with gaps become float, strings become object.
-    return df.convert_dtypes(dtype_backend="numpy_nullable").pipe(_to_numpy_dtypes)
-
-
-def _sniff(path: Path, shown: str) -> None:
-    """Reject files whose first bytes show they are not comma-separated text."""
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    for signature, what in _NOT_CSV.items():
-        if head.startswith(signature):
-            raise InputError(f"not a CSV file: this is {what}; save the export as CSV UTF-8 (comma-separated)",
-                             file=shown)
-    if b"\x00" in head:
-        raise InputError("not a text file (it contains NUL bytes); save the export as CSV UTF-8", file=shown)
-    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
-    if text[:1] == b"<":
-        raise InputError("not a CSV file: this is an HTML or XML page (a failed download, or a page saved as "
-                         ".csv)", file=shown)
-    first_line = text.split(b"\n", 1)[0].decode("utf-8", errors="replace")
-    if "," not in first_line:
-        for sep, name in _SEPARATORS.items():
-            if sep in first_line:
-                raise InputError(f"the values are separated by {name}, not commas: export as CSV with commas "
-                                 f"(and a point as the decimal mark)", file=shown)
-
-
-def _header(path: Path) -> list[str]:
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        return next(csv.reader(f), [])
-
-
-def _check_header(path: Path, shown: str) -> None:
-    """A column named twice is an error (pandas would rename the second one silently)."""
-    header = _header(path)
-    named = [h.strip() for h in header if h.strip()]  # blank names (spare separators) are harmless
-    repeated = sorted({h for h in named if named.count(h) > 1})
-    if repeated:
-        raise InputError("the header names this column more than once", file=shown, column=repeated[0])
-
-
-def _count_long_rows(path: Path) -> int:
-    """Rows with more fields than the header (only on the error path, so a plain loop is fine)."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        rows = csv.reader(f)
-        width = len(next(rows, []))
-        return sum(len(r) > width for r in rows)
-
-
-def _to_numpy_dtypes(df: pd.DataFrame) -> pd.DataFrame:
-    out = {}
-    for col in df.columns:
-        s = df[col]
-        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_integer_dtype(s):
-            out[col] = s.astype("float64") if s.isna().any() else s.astype("int64")
-        elif pd.api.types.is_float_dtype(s):
-            out[col] = s.astype("float64")
-        elif isinstance(s.dtype, pd.StringDtype):
-            out[col] = s.to_numpy(dtype=object, na_value=None)  # one pass, not a copy then a masked copy
-        else:
-            out[col] = s.astype(object).where(s.notna(), None)
-    # Every array above is new: no copy, and no merging of the columns into blocks here (the copy
-    # parse_dates makes next does both in one pass).
-    return pd.DataFrame(out, index=df.index, copy=False)
+def read_data(path: Path, options: read.ReadOptions | None = None) -> pd.DataFrame:
+    """Read the export by its extension (see :mod:`mbcrt.study.read`): CSV/TSV in any encoding and
+    delimiter, Excel, SPSS, Stata, SAS, Parquet; clear errors for a missing, empty or unreadable file."""
+    return read.read_export(Path(path), options)
 
 
 def required_columns(study: Study) -> list[str]:
     """Columns of the raw data the study file names (derived columns excluded)."""
     c = study.config
     derived = {d["name"] for d in c["derive"]}
-    names = [c["id"], c["time"], c["event"], c["treatment"], *c["dates"], *c["covariates"],
+    names = [c["id"], c["time"], c["event"], c["treatment"], c.get("treatment_start"), *c["dates"], *c["covariates"],
              *c["subgroups"], *(c["table1"]["variables"] or []), c["table1"]["by"],
              *(c["cox"]["covariates"] or [])]
     names += [e[k] for e in c["endpoints"] for k in ("time", "event")]
@@ -160,29 +58,155 @@ def check_columns(df: pd.DataFrame, study: Study) -> None:
                              file=shown, column=col)
 
 
-def parse_dates(df: pd.DataFrame, columns, file: str) -> pd.DataFrame:
-    """Parse ISO dates (YYYY-MM-DD) strictly; unparseable values are an error, blanks stay missing."""
+#: Excel's day 0: a workbook's serial day numbers count from it (1900 date system).
+EXCEL_ORIGIN = "1899-12-30"
+#: Ways of writing a date day first and month first (to tell a user which their dates are read both ways).
+_DAY_FIRST = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y")
+_MONTH_FIRST = ("%m/%d/%Y", "%m-%d-%Y", "%m.%d.%Y", "%m/%d/%y")
+
+
+def parse_dates(df: pd.DataFrame, columns, file: str, formats=None, excel_serial: bool = False) -> pd.DataFrame:
+    """Parse the date columns; a value that cannot be read as a date is an error, blanks stay missing.
+
+    Parameters
+    ----------
+    df : DataFrame
+    columns : list of str
+    file : str
+        The data file, for messages.
+    formats : str or list of str, optional
+        The study's ``date_format``: strptime formats tried in order (default ISO ``%Y-%m-%d`` only).
+    excel_serial : bool
+        Numbers in a date column are Excel serial day numbers (counted from 1899-12-30); only for a
+        workbook, where a date cell that lost its format shows its number.
+
+    Dates already typed by the file (SPSS, Stata, SAS, Parquet, date cells of a workbook) are kept.
+    The time of day is dropped: intervals are counted in whole days, as from dates written as text.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the column, the rule and the number of rows: text fitting none of the declared
+        formats (or, without ``date_format``, not ``YYYY-MM-DD``, saying how many rows read both day
+        first and month first), text read two ways by two declared formats, numbers in a date column
+        of a file that is not a workbook. A date is never guessed or swapped silently.
+    """
     df = df.copy()
+    formats = [formats] if isinstance(formats, str) else list(formats or [])
     for col in columns:
-        raw = df[col]
-        parsed = pd.to_datetime(raw, format="%Y-%m-%d", errors="coerce")
-        bad = int((parsed.isna() & raw.notna()).sum())
-        if bad:
-            raise InputError("dates must be written YYYY-MM-DD; some cannot be read", file=file, column=col,
-                             n_rows=bad)
-        df[col] = parsed
+        df[col] = _parse_date_column(df[col], col, file, formats, excel_serial)
     return df
 
 
-def derive(df: pd.DataFrame, rules: list[dict], file: str) -> pd.DataFrame:
-    """Add derived columns in order (see the README: interval, present, any_present, expr)."""
-    return _derive_into(df.copy(), rules, file)
+def _parse_date_column(raw: pd.Series, col: str, file: str, formats: list[str], excel_serial: bool) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        return read._naive_ns(raw).dt.floor("D")
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        if excel_serial:
+            return _from_excel_serial(raw.astype("float64"))
+        n = int(raw.notna().sum())
+        if n:
+            raise InputError(f"numbers in a date column, not dates: {_how_written(formats)}", file=file, column=col,
+                             n_rows=n)
+        return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+    # Fast path: every value text in the (first) declared format, or a date already (a workbook's cells).
+    parsed = pd.to_datetime(raw, format=formats[0] if formats else "%Y-%m-%d", errors="coerce")
+    if len(formats) > 1:
+        parsed = _first_fitting(raw, parsed, col, file, formats)
+    failed = parsed.isna() & raw.notna()
+    if failed.any():
+        parsed = _parse_the_rest(raw, parsed, failed.to_numpy(), col, file, formats, excel_serial)
+    return parsed.astype("datetime64[ns]").dt.floor("D")
 
 
-def _derive_into(df: pd.DataFrame, rules: list[dict], file: str) -> pd.DataFrame:
+def _how_written(formats: list[str]) -> str:
+    if formats:
+        return f"dates must be written as date_format declares ({', '.join(formats)})"
+    return "dates must be written YYYY-MM-DD, or declare how they are written with date_format (e.g. \"%d/%m/%Y\")"
+
+
+def _from_excel_serial(days: pd.Series) -> pd.Series:
+    return pd.to_datetime(days, unit="D", origin=EXCEL_ORIGIN).astype("datetime64[ns]")
+
+
+def _first_fitting(raw: pd.Series, parsed: pd.Series, col: str, file: str, formats: list[str]) -> pd.Series:
+    """Each value read by the first declared format it fits; a value two formats read as different
+    dates (03/04/2020 under "%d/%m/%Y" and "%m/%d/%Y") is an error, not a choice."""
+    out = parsed.copy()
+    for fmt in formats[1:]:
+        other = pd.to_datetime(raw, format=fmt, errors="coerce")
+        two_ways = int((out.notna() & other.notna() & (out != other)).sum())
+        if two_ways:
+            raise InputError(f"dates that read as two different dates under the declared date_format list "
+                             f"({', '.join(formats)}): declare one way of writing them", file=file, column=col,
+                             n_rows=two_ways)
+        out = out.fillna(other)
+    return out
+
+
+def _parse_the_rest(raw, parsed, failed, col, file, formats, excel_serial) -> pd.Series:
+    """The values the fast path could not read (few, usually none): blank text is missing, a workbook's
+    numbers are serial days, text with spaces around it is read again; the rest is an error."""
+    out = parsed.copy()
+    rest = raw[failed]
+    is_text = rest.map(type).eq(str).to_numpy()
+    text = rest[is_text].str.strip()
+    text = text[text.ne("")]  # a blank cell with a space in it is blank
+    got = pd.to_datetime(text, format=formats[0] if formats else "%Y-%m-%d", errors="coerce")
+    if len(formats) > 1:
+        got = _first_fitting(text, got, col, file, formats)
+    out.loc[got.index] = out.loc[got.index].fillna(got)
+    other = rest[~is_text]
+    is_number = other.map(lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool)).to_numpy(bool)
+    numbers, odd = other[is_number], other[~is_number]
+    if excel_serial and len(numbers):
+        out.loc[numbers.index] = _from_excel_serial(numbers.astype("float64"))
+        numbers = numbers.iloc[:0]
+    if len(numbers):
+        raise InputError(f"numbers in a date column, not dates: {_how_written(formats)}", file=file, column=col,
+                         n_rows=len(numbers))
+    bad_text = text[out.loc[text.index].isna().to_numpy()]
+    if len(bad_text) or len(odd):
+        why = _how_written(formats) + "; some cannot be read"
+        both = 0 if formats else _read_both_ways(bad_text)
+        if both:
+            why += (f" ({both} of them read both day first and month first, so the way they are written "
+                    "cannot be guessed: declare it)")
+        raise InputError(why, file=file, column=col, n_rows=len(bad_text) + len(odd))
+    return out
+
+
+def _read_both_ways(text: pd.Series) -> int:
+    """How many values read as two different dates, day first and month first."""
+    def first_fit(fmts):
+        got = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+        for fmt in fmts:
+            got = got.fillna(pd.to_datetime(text, format=fmt, errors="coerce"))
+        return got
+    day, month = first_fit(_DAY_FIRST), first_fit(_MONTH_FIRST)
+    return int((day.notna() & month.notna() & (day != month)).sum())
+
+
+def derive(df: pd.DataFrame, rules: list[dict], file: str, linked: dict | None = None,
+           id_col: str | None = None) -> pd.DataFrame:
+    """Add derived columns in order (see the README: interval, present, any_present, expr, and ``from:``
+    a linked table, see :mod:`mbcrt.study.linked`; ``linked`` maps table names to
+    :class:`~mbcrt.study.linked.LinkedTable`, joined on the patient table's ``id_col``)."""
+    return _derive_into(df.copy(), rules, file, linked, id_col)
+
+
+def _derive_into(df: pd.DataFrame, rules: list[dict], file: str, linked: dict | None = None,
+                 id_col: str | None = None) -> pd.DataFrame:
     """:func:`derive` adding the columns to ``df`` itself (for a frame no one else holds)."""
     for rule in rules:
         name = rule.get("name")
+        if "from" in rule:  # a per-patient variable from a long table (one row per course, per line ...)
+            table = (linked or {}).get(rule["from"])
+            if table is None or not name:
+                raise InputError(f"derive '{name}' reads a table not under linked: '{rule['from']}'", file=file,
+                                 column="derive")
+            df[name] = linked_tables.derive_column(df, rule, table, id_col, file)
+            continue
         kinds = [k for k in ("interval", "present", "any_present", "expr") if k in rule]
         if not name or len(kinds) != 1:
             raise InputError(f"each derive entry needs a name and one of interval/present/any_present/expr: {rule}",
@@ -263,11 +287,18 @@ class CohortResult:
         ``order, criterion, excluded, remaining``.
     arms : DataFrame or None
         ``arm, n`` for two-arm studies.
+    export : DataFrame or None
+        The export as read (before dates were parsed), for the data-quality profile.
+    with_missing : DataFrame or None
+        The analysis cohort before ``missing: complete_case`` dropped rows (``cohort`` otherwise): what the
+        missingness table describes.
     """
 
     cohort: pd.DataFrame
     attrition: pd.DataFrame
     arms: pd.DataFrame | None
+    export: pd.DataFrame | None = None
+    with_missing: pd.DataFrame | None = None
 
     @property
     def exclusions(self) -> pd.DataFrame:
@@ -290,10 +321,14 @@ def build_cohort(study: Study, df: pd.DataFrame | None = None) -> CohortResult:
     c = study.config
     shown = paths.relative(study.data_path)
     if df is None:
-        df = read_data(study.data_path)
+        df = read_data(study.data_path, read.ReadOptions.from_study(study))
+    export = df
     check_columns(df, study)
     validation.check_export(df, study)
-    df = _derive_into(parse_dates(df, c["dates"], shown), c["derive"], shown)  # parse_dates made a copy
+    excel = read.FORMATS.get(study.data_path.suffix.lower()) == "excel"
+    df = parse_dates(df, c["dates"], shown, c.get("date_format"), excel_serial=excel)
+    tables = linked_tables.load_linked(study, df) if c["linked"] else None
+    df = _derive_into(df, c["derive"], shown, tables, c["id"])  # parse_dates made a copy
     df, attrition = apply_criteria(df, c["criteria"], shown)
     if c["first_row_per_id"]:
         before = len(df)
@@ -314,12 +349,54 @@ def build_cohort(study: Study, df: pd.DataFrame | None = None) -> CohortResult:
                          column=c["id"], n_rows=dup)
     validation.check_analysis_cohort(df, study)
     df = _add_standard_columns_into(df.reset_index(drop=True), study)  # reset_index made a copy
-    validation.check_models(df, study)
+    with_missing = df
+    df, attrition = drop_incomplete(df, attrition, study)
+    # Under multiple imputation the cohort keeps its gaps; the models are checked on its complete cases.
+    validation.check_models(complete_cases(df, study), study)
     arms = None
     if study.two_arm:
         counts = df["_arm"].value_counts()
         arms = pd.DataFrame({"arm": study.arms, "n": [int(counts.get(a, 0)) for a in study.arms]})
-    return CohortResult(cohort=df, attrition=attrition, arms=arms)
+    return CohortResult(cohort=df, attrition=attrition, arms=arms, export=export, with_missing=with_missing)
+
+
+def complete_cases(df: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """The rows of ``df`` with every model covariate recorded (``df`` itself when none is missing)."""
+    covs = [c for c in validation.incomplete_allowed(study) if c in df.columns]
+    known = df[covs].notna().all(axis=1).to_numpy() if covs else np.ones(len(df), dtype=bool)
+    return df if known.all() else df[known]
+
+
+def drop_incomplete(df: pd.DataFrame, attrition: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """With ``missing: complete_case``, drop the rows missing a model covariate.
+
+    Each covariate in turn removes the rows still in that miss it, counted in the attrition as
+    "Missing <label>" (before the final "Analysis cohort" row). Other strategies: unchanged.
+
+    Raises
+    ------
+    InputError
+        No patient has every model covariate.
+    """
+    if validation.missing_strategy(study) != "complete_case":
+        return df, attrition
+    keep = np.ones(len(df), dtype=bool)
+    rows = []
+    for cov in validation.incomplete_allowed(study):
+        gone = keep & df[cov].isna().to_numpy()
+        if gone.any():
+            keep &= ~gone
+            rows.append({"criterion": f"Missing {study.label(cov)}", "excluded": int(gone.sum()),
+                         "remaining": int(keep.sum())})
+    if not rows:
+        return df, attrition
+    if not keep.any():
+        raise InputError("no patient has every model covariate recorded (missing: complete_case)",
+                         file=paths.relative(study.data_path), column="missing")
+    attrition = pd.concat([attrition.iloc[:-1], pd.DataFrame(rows), attrition.iloc[-1:]], ignore_index=True)
+    attrition["order"] = range(len(attrition))
+    attrition.loc[attrition.index[-1], "remaining"] = int(keep.sum())
+    return df[keep].reset_index(drop=True), attrition[["order", "criterion", "excluded", "remaining"]]
 
 
 def add_standard_columns(df: pd.DataFrame, study: Study) -> pd.DataFrame:

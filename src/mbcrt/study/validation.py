@@ -6,7 +6,8 @@ The cohort step checks the data three times, each time with the rules that make 
    columns meant to hold numbers hold numbers, no date is a spreadsheet placeholder.
 2. :func:`check_analysis_cohort` — the rows that will be analysed (after derivations, criteria and
    ``first_row_per_id``): follow-up times present and positive, event codes among the declared ones,
-   one treated and one control value, no missing value in a model covariate, categorical values among
+   one treated and one control value, no missing value in a model covariate (unless the study's
+   ``missing`` strategy drops or imputes them: :func:`missing_strategy`), categorical values among
    the declared levels, dates in order (``date_order`` and every derived interval), no date after the
    ``data_cutoff``.
 3. :func:`check_models` — whether the models the study's steps ask for can be fitted at all: no
@@ -154,9 +155,20 @@ def model_covariates(study: Study) -> dict[str, list[str]]:
     out = {}
     if "matching" in study.steps and study.two_arm:
         out["matching"] = list(study.matching["covariates"] or study.covariates)
-    if "cox" in study.steps:
+    if "cox" in study.steps or "imputation" in study.steps:  # the imputation step fits the Cox models too
         out["cox"] = list(study.cox["covariates"] or study.covariates)
     return out
+
+
+def incomplete_allowed(study: Study) -> list[str]:
+    """The model covariates, in order, once each: the columns ``missing`` is about."""
+    return list(dict.fromkeys(v for covs in model_covariates(study).values() for v in covs))
+
+
+def missing_strategy(study: Study) -> str:
+    """``stop``, ``complete_case`` or ``multiple_imputation`` (the study file's ``missing.strategy``)."""
+    miss = study.config.get("missing") or {}
+    return miss.get("strategy", "stop") if isinstance(miss, dict) else str(miss)
 
 
 def _numeric_columns(study: Study) -> list[str]:
@@ -243,14 +255,17 @@ def cohort_schema(study: Study) -> Schema:
         codes = [c["event_value"], c["censored_value"]]
         add(event, f"event code missing or not one of the declared values (event_value {c['event_value']}, "
                    f"censored_value {c['censored_value']})", lambda s, codes=codes: matches(s, codes))
+    frame_checks += _treatment_start_checks(study, rules)
     if study.two_arm:
         add(c["treatment"], "treatment missing", lambda s: s.notna())
         add(c["treatment"], f"more than two treatment values: one must be the treated_value "
                             f"({c['treated_value']}) and all others one control value (rows with a third value)",
             lambda s: _two_arms(s, c["treated_value"]))
-    for cov in dict.fromkeys(v for covs in model_covariates(study).values() for v in covs):
-        add(cov, "missing value in a model covariate (the models need complete data: exclude these "
-                 "patients with a criterion or complete the data)", lambda s: s.notna())
+    if missing_strategy(study) == "stop":  # complete_case drops such rows, multiple_imputation fills them
+        for cov in incomplete_allowed(study):
+            add(cov, "missing value in a model covariate (the models need complete data: exclude these "
+                     "patients with a criterion, complete the data, or set missing: {strategy: complete_case} "
+                     "or {strategy: multiple_imputation})", lambda s: s.notna())
     for col, levels in c["levels"].items():
         used = set(c["categorical"]) | set(c["subgroups"]) | set(c["table1"]["variables"] or [])
         if col in used:
@@ -259,6 +274,76 @@ def cohort_schema(study: Study) -> Schema:
     return Schema(pa.DataFrameSchema({k: pa.Column(checks=v, nullable=True, required=True)
                                       for k, v in columns.items()}, checks=frame_checks, strict=False),
                   rules.rules)
+
+
+# ---- when treatment started (treatment_start) ----------------------------------------------------------
+
+def time_origin(study: Study) -> tuple[str, str] | None:
+    """(date column, unit) the study's ``time`` is counted from: the start of the derived ``interval``
+    that defines it; None when ``time`` is a column of the export."""
+    for rule in study.derive:
+        if rule.get("name") == study.time and rule.get("interval"):
+            return rule["interval"]["start"], rule["interval"].get("unit", "days")
+    return None
+
+
+def treatment_start_time(df: pd.DataFrame, study: Study) -> np.ndarray:
+    """Time from the origin to the start of treatment, in the unit of ``time``; NaN where empty.
+
+    ``treatment_start`` is a date column (listed under ``dates``: its days from the origin date,
+    converted as the ``time`` interval is) or already a time from the origin.
+
+    Raises
+    ------
+    InputError
+        A date column while ``time`` is not derived from a date, or a column of neither dates nor numbers.
+    """
+    from mbcrt.study.cohort import DAYS_PER  # the cohort build imports this module
+
+    col, shown = study.treatment_start, paths.relative(study.data_path)
+    values = df[col]
+    if col in study.dates or pd.api.types.is_datetime64_any_dtype(values):
+        origin = time_origin(study)
+        if origin is None:
+            raise InputError(f"treatment_start is a date, but the time '{study.time}' is not derived from a date "
+                             "(derive it as an interval from the origin date, or give treatment_start as a time "
+                             "from the origin)", file=shown, column=col)
+        start, unit = origin
+        days = (pd.to_datetime(values) - pd.to_datetime(df[start])).dt.days
+        return days.to_numpy("float64", na_value=np.nan) / DAYS_PER[unit]
+    number = _numeric(values)
+    bad = int((number.isna() & values.notna()).sum())
+    if bad:
+        raise InputError(f"treatment_start must be a time from the origin in {study.time_unit}, or a date column "
+                         "listed under dates (values that are neither)", file=shown, column=col, n_rows=bad)
+    return number.to_numpy("float64", na_value=np.nan)
+
+
+def _treatment_start_checks(study: Study, rules: _Rules) -> list[pa.Check]:
+    """Rules of ``treatment_start``: given exactly for the treated, between the origin and the end of
+    follow-up (a start after death or last contact, or before the origin, is a data error)."""
+    c = study.config
+    col = c["treatment_start"]
+    if not col or not study.two_arm:
+        return []
+
+    def treated(d):
+        return matches(d[c["treatment"]], [c["treated_value"]])
+
+    def when(d):
+        return pd.Series(treatment_start_time(d, study), index=d.index)
+
+    origin = time_origin(study)
+    before = f"before the time origin '{origin[0]}'" if origin else "before the time origin (a negative time)"
+    return [
+        rules.check(col, f"treatment start missing for a treated patient ({c['treatment']} = "
+                         f"{c['treated_value']})", lambda d: ~(treated(d) & d[col].isna())),
+        rules.check(col, "treatment start given for an untreated patient (it must be empty for the control arm)",
+                    lambda d: ~(~treated(d) & d[col].notna())),
+        rules.check(col, f"treatment start {before}", lambda d: ~(when(d) < 0)),
+        rules.check(col, f"treatment start after the end of follow-up ('{c['time']}': death or last contact)",
+                    lambda d: ~(when(d) > _numeric(d[c["time"]]))),
+    ]
 
 
 def _two_arms(s: pd.Series, treated_value) -> pd.Series:
@@ -297,6 +382,8 @@ def check_analysis_cohort(df: pd.DataFrame, study: Study) -> None:
     InputError
         Naming the data file, the column, the rule and the number of rows breaking it.
     """
+    if study.treatment_start and study.two_arm:
+        treatment_start_time(df, study)  # a column of neither dates nor times stops here, with its own message
     cohort_schema(study).validate(df, paths.relative(study.data_path))
 
 

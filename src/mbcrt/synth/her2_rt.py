@@ -69,6 +69,10 @@ How it is made (``generate``)
    permutation when the model or the package's statistics change.
 8. **Export.** Dates, radiotherapy details, HER2 test results, hospitals and the anti-HER2
    agents are filled in, and the patients who fail one criterion are added; rows are ordered by id.
+9. **Radiotherapy courses.** The radiotherapy system's own export (:func:`rt_courses`,
+   ``her2_rt_courses.csv`` beside the export): one row per course, the first being the export's
+   radiotherapy, later ones for some patients, drawn from a stream of their own so the export is the
+   same with or without them.
 
 Scaling and reproducibility
 ---------------------------
@@ -244,17 +248,33 @@ def generate_with_cohort(n: int | None = None, seed: int = DEFAULT_SEED) -> tupl
     return _finish(analysed, excluded, rng["ids"]), pd.concat([cohort, outcome[["days", "dead"]]], axis=1)
 
 
+def generate_with_courses(n: int | None = None, seed: int = DEFAULT_SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`generate`'s export and its radiotherapy-course table (:func:`rt_courses`), as the
+    radiotherapy system would export it: one row per course."""
+    export = generate(n=n, seed=seed)
+    return export, rt_courses(export, _streams(seed)["courses"])
+
+
+def courses_path(path: str | Path) -> Path:
+    """Where the course table of the export at ``path`` goes: beside it, ``<name>_courses.csv``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}_courses.csv")
+
+
 def write(path: str | Path | None = None, n: int | None = None, seed: int = DEFAULT_SEED) -> Path:
-    """Write :func:`generate`'s export as UTF-8 CSV (default ``data/synthetic/her2_rt.csv``).
+    """Write :func:`generate`'s export as UTF-8 CSV (default ``data/synthetic/her2_rt.csv``), and its
+    course table beside it (:func:`courses_path`: ``her2_rt_courses.csv``).
 
     Returns
     -------
     Path
-        The file written.
+        The export written.
     """
     target = Path(path) if path is not None else paths.SYNTHETIC_DIR / "her2_rt.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
-    generate(n=n, seed=seed).to_csv(target, index=False, lineterminator="\n", encoding="utf-8")
+    export, courses = generate_with_courses(n=n, seed=seed)
+    export.to_csv(target, index=False, lineterminator="\n", encoding="utf-8")
+    courses.to_csv(courses_path(target), index=False, lineterminator="\n", encoding="utf-8")
     return target
 
 
@@ -264,7 +284,8 @@ def write(path: str | Path | None = None, n: int | None = None, seed: int = DEFA
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:
     """Independent generators per part, so a change in one part leaves the others' draws alone."""
-    names = ("baseline", "survival", "censoring", "details", "excluded", "ids")
+    # New parts take new names at the end: the earlier streams (and so the export) stay as they were.
+    names = ("baseline", "survival", "censoring", "details", "excluded", "ids", "courses")
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {name: np.random.default_rng(child) for name, child in zip(names, children)}
 
@@ -675,6 +696,95 @@ def _excluded_rows(rng: np.random.Generator, n: int) -> pd.DataFrame:
         "date_last_contact": _iso(np.where(dead, -1, start + days)),
     }
     return pd.DataFrame(rows)
+
+
+#: Dose (Gy) and fractions of a course by technique: schedules and their probabilities.
+RT_SCHEDULES = {
+    "3D-CRT": ([(30, 10), (20, 5), (8, 1), (50, 25)], [0.40, 0.25, 0.15, 0.20]),
+    "IMRT": ([(50, 25), (60, 30), (45, 15), (40, 15)], [0.40, 0.20, 0.20, 0.20]),
+    "SBRT": ([(24, 3), (30, 5), (35, 5), (20, 1)], [0.30, 0.30, 0.20, 0.20]),
+}
+#: Later radiotherapy courses: P(at least one more course), P(a third | a second), and the days from the
+#: end of one course to the start of the next (uniform). Courses that would start after death or last
+#: contact are not given.
+LATER_COURSES = {"p_second": 0.30, "p_third": 0.35, "gap_days": (30, 540)}
+RT_SITES = ["Brain", "Bone", "Breast/chest wall", "Lymph nodes", "Lung", "Liver"]
+
+
+def rt_courses(export: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The radiotherapy system's export: one row per course of every patient with radiotherapy.
+
+    Course 1 is the export's own radiotherapy: its start is ``date_rt_start``, its technique
+    ``rt_modality`` and its site ``rt_site``, so a study deriving the first course from this table gets
+    the export's columns back. Some patients have a second and third course after the first (other
+    sites, techniques drawn as for the first), each starting 30-540 days after the previous one ended
+    and before death or last contact. Dose and fractions follow the technique (:data:`RT_SCHEDULES`);
+    a course ends after its fractions (5 a week; SBRT every other day), or at death or last contact if
+    that comes first. Everything here draws from its own stream, so the export is unchanged by it.
+
+    Parameters
+    ----------
+    export : DataFrame
+        :func:`generate`'s export.
+    rng : Generator
+        The ``courses`` stream.
+
+    Returns
+    -------
+    DataFrame
+        ``patient_id, course, rt_start, rt_end, modality, site, dose_gy, fractions``, ordered by
+        patient and course; dates as ``YYYY-MM-DD``.
+    """
+    treated = export[export["rt"] == "Yes"]
+    n = len(treated)
+    epoch = np.datetime64("1970-01-01", "D")
+
+    def day(col):
+        return (pd.to_datetime(treated[col]).to_numpy().astype("datetime64[D]") - epoch).astype(np.int64)
+
+    start1 = day("date_rt_start")
+    end_fu = np.where(treated["date_death"].notna(), day("date_death").clip(min=0),
+                      day("date_last_contact").clip(min=0)) if n else np.zeros(0, np.int64)
+    # Draws in a fixed order and fixed sizes (n per draw), whatever the patients' histories.
+    schedule_u = rng.random((3, n))
+    more_u = rng.random((2, n))
+    gaps = np.round(rng.uniform(*LATER_COURSES["gap_days"], (2, n))).astype(np.int64)
+    modalities = np.stack([np.asarray(treated["rt_modality"], dtype=object),
+                           *(_categorical(rng, MODALITIES, MODALITY_P, n) for _ in range(2))])
+    sites = np.stack([np.asarray(treated["rt_site"], dtype=object),
+                      *(_categorical(rng, RT_SITES, [0.3, 0.3, 0.15, 0.1, 0.1, 0.05], n) for _ in range(2))])
+    given = np.stack([np.ones(n, bool), more_u[0] < LATER_COURSES["p_second"],
+                      (more_u[0] < LATER_COURSES["p_second"]) & (more_u[1] < LATER_COURSES["p_third"])])
+    dose = np.zeros((3, n), np.int64)
+    fractions = np.zeros((3, n), np.int64)
+    for name, (plans, p) in RT_SCHEDULES.items():  # three techniques, not a loop over patients
+        cdf = np.cumsum(p) / np.sum(p)
+        pick = np.minimum(np.searchsorted(cdf, schedule_u, side="right"), len(plans) - 1)
+        use = modalities == name
+        dose[use] = np.asarray([d for d, _ in plans])[pick[use]]
+        fractions[use] = np.asarray([f for _, f in plans])[pick[use]]
+    spread = np.where(modalities == "SBRT", 2 * (fractions - 1), fractions - 1 + 2 * ((fractions - 1) // 5))
+    starts = np.zeros((3, n), np.int64)
+    ends = np.zeros((3, n), np.int64)
+    starts[0] = start1
+    for k in range(3):  # courses 1-3, each vectorised over patients
+        if k:
+            starts[k] = ends[k - 1] + gaps[k - 1]
+            given[k] &= given[k - 1] & (starts[k] < end_fu)
+        ends[k] = np.minimum(starts[k] + spread[k], np.maximum(end_fu, starts[k]))
+    course, patient = np.nonzero(given)
+    order = np.lexsort((course, patient))
+    course, patient = course[order], patient[order]
+    return pd.DataFrame({
+        "patient_id": treated["patient_id"].to_numpy()[patient],
+        "course": course + 1,
+        "rt_start": _iso(starts[course, patient]),
+        "rt_end": _iso(ends[course, patient]),
+        "modality": modalities[course, patient],
+        "site": sites[course, patient],
+        "dose_gy": dose[course, patient],
+        "fractions": fractions[course, patient],
+    })
 
 
 def _finish(analysed: pd.DataFrame, excluded: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:

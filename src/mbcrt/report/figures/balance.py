@@ -14,6 +14,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from mbcrt.errors import InputError
+from mbcrt.report.figures._layout import max_text_width
 from mbcrt.report.figures.style import (
     CONTROL_COLOR,
     NEUTRAL_COLOR,
@@ -51,6 +52,7 @@ def love_plot(balance: pd.DataFrame, *, threshold: float | None = 0.1,
         raise ValueError(f"balance lacks column(s) {missing}")
     if balance.empty:
         raise ValueError("balance has no rows")
+    balance = _one_row_per_binary(balance)
     names = [_row_name(label, level) for label, level in zip(balance["label"], balance["level"])]
     before = np.abs(balance["smd_before"].to_numpy(float))
     after = np.abs(balance["smd_after"].to_numpy(float))
@@ -59,13 +61,16 @@ def love_plot(balance: pd.DataFrame, *, threshold: float | None = 0.1,
 
     with style_context():
         fig = new_figure(5.2, 0.9 + 0.24 * len(balance), layout="constrained")
+        # the plot keeps 3.4 in beside the widest label, so a long label never squeezes it away
+        fig.set_size_inches(max(5.2, max_text_width(fig, names) + 3.8), fig.get_size_inches()[1])
         ax = fig.add_subplot()
         for yi in y:  # faint guides so a dot is easy to match with its label
             ax.axhline(yi, color="#E6E6E6", linewidth=0.6, zorder=0)
         ax.plot(before, y, linestyle="none", marker="o", markersize=5.5, markerfacecolor="white",
-                markeredgecolor=BEFORE_COLOR, markeredgewidth=1.2, label=labels[0], gid="before", zorder=3)
+                markeredgecolor=BEFORE_COLOR, markeredgewidth=1.2, label=labels[0], gid="before", zorder=3,
+                clip_on=False)  # a dot at 0 whole, not cut by the axis
         ax.plot(after, y, linestyle="none", marker="o", markersize=5.5, color=AFTER_COLOR, label=labels[1],
-                gid="after", zorder=4)
+                gid="after", zorder=4, clip_on=False)
         if threshold is not None:
             ax.axvline(threshold, color=NEUTRAL_COLOR, linestyle="--", linewidth=0.9, zorder=1, gid="threshold")
         ax.set_yticks(y, names)
@@ -76,6 +81,21 @@ def love_plot(balance: pd.DataFrame, *, threshold: float | None = 0.1,
         ax.set_xlabel("Absolute standardized mean difference")
         ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, borderaxespad=0.2, handletextpad=0.3)
     return fig
+
+
+def _one_row_per_binary(balance: pd.DataFrame) -> pd.DataFrame:
+    """A two-level covariate once (its second level) where both levels show the same absolute difference,
+    as they do for a yes/no variable: the first row would repeat the second."""
+    key = balance["label"].astype(str)
+    levels = balance["level"].where(balance["level"].notna(), "").astype(str)
+    binary = (key.map(key.value_counts()) == 2) & (levels != "")
+    same = pd.Series(True, index=balance.index)
+    for col in ("smd_before", "smd_after"):
+        size = balance[col].abs()
+        spread = size.groupby(key).transform("max") - size.groupby(key).transform("min")
+        same &= spread.fillna(0.0) < 1e-9
+    first_of_pair = binary & same & key.duplicated(keep="last")
+    return balance[~first_of_pair.to_numpy()]
 
 
 def _row_name(label, level) -> str:
