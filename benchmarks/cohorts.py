@@ -88,12 +88,22 @@ def her2_rt(n: int) -> pd.DataFrame:
     return generator.generate(n=n)
 
 
+def write_her2_rt(folder: Path, n: int, csv_name: str = "data.csv") -> Path:
+    """Write the HER2 RT export with ``n`` patients and its course table beside it (``<stem>_courses.csv``)."""
+    from mbcrt.synth import her2_rt as generator
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return generator.write(folder / csv_name, n=n)
+
+
 def her2_rt_study_file(folder: Path, csv_name: str, name: str = "her2_rt_scale") -> Path:
     """The bundled HER2 RT study file re-pointed at ``csv_name`` in ``folder``, without published
     numbers (they are for the paper's size) and without the reproduction step."""
     config = yaml.safe_load((paths.STUDIES_DIR / "her2_rt" / "study.yaml").read_text(encoding="utf-8"))
     config = copy.deepcopy(config)
     config.update(name=name, data=csv_name)
+    for table in (config.get("linked") or {}).values():  # the course table written beside the export
+        table["data"] = f"{Path(csv_name).stem}_courses.csv"
     config.pop("published", None)
     config["steps"] = [s for s in config["steps"] if s != "reproduction"]
     return _write(folder, config)

@@ -88,8 +88,10 @@ def profile_step(notebook: Path, study_file: Path, out_root: Path, top: int, dum
 def prepare_study(source: str, n: int, folder: Path) -> Path:
     """Write an ``n``-patient cohort and its study file into ``folder``."""
     start = time.perf_counter()
-    frame = cohorts.her2_rt(n) if source == "her2_rt" else cohorts.gbsg2_like(n)
-    frame.to_csv(folder / "data.csv", index=False, lineterminator="\n")
+    if source == "her2_rt":
+        cohorts.write_her2_rt(folder, n)  # the export and its course table
+    else:
+        cohorts.gbsg2_like(n).to_csv(folder / "data.csv", index=False, lineterminator="\n")
     make = cohorts.her2_rt_study_file if source == "her2_rt" else cohorts.gbsg2_study_file
     study_file = make(folder, "data.csv")
     print(f"{source} cohort of {n:,} patients written in {time.perf_counter() - start:.1f} s")

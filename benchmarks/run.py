@@ -278,8 +278,10 @@ def _children_cpu() -> float:
 
 def pipeline_study(source: str, n: int, folder: Path) -> tuple[Path, str]:
     """Write the cohort and a study file for the pipeline run; returns (study file, source used)."""
-    frame = cohorts.her2_rt(n) if source == "her2_rt" else cohorts.gbsg2_like(n)
-    frame.to_csv(folder / "data.csv", index=False, lineterminator="\n")
+    if source == "her2_rt":
+        cohorts.write_her2_rt(folder, n)  # the export and its course table
+    else:
+        cohorts.gbsg2_like(n).to_csv(folder / "data.csv", index=False, lineterminator="\n")
     make = cohorts.her2_rt_study_file if source == "her2_rt" else cohorts.gbsg2_study_file
     return make(folder, "data.csv"), source
 
