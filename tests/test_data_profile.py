@@ -88,3 +88,20 @@ def test_missingness_by_arm_before_complete_cases_are_dropped(tmp_path):
     by_arm = table[(table.variable == "age") & (table.group != "All")]
     assert by_arm["missing"].sum() == 3 and list(by_arm["group"]) == ["No RT", "RT"]
     assert len(res.cohort) == len(df) - 5
+
+
+def test_dates_in_the_declared_format_are_in_range(tmp_path):
+    """Dates written as DD/MM/YYYY under ``date_format`` are read as the cohort build reads them: none is
+    out of range; text in another format is."""
+    df = _export(tmp_path)
+    for col in ("start_date", "death_date", "last_contact"):
+        df[col] = pd.to_datetime(df[col]).dt.strftime("%d/%m/%Y").fillna("")
+    df.loc[4, "start_date"] = "2016-03-12"  # ISO: not the declared format
+    df.to_csv(tmp_path / "export.csv", index=False)
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump({**STUDY, "date_format": "%d/%m/%Y"}), encoding="utf-8")
+    study = load_study(tmp_path / "study.yaml")
+    export = pd.read_csv(study.data_path, keep_default_na=False, na_values=[""])
+    prof = data_profile(study, export).set_index("column")
+    assert prof.loc["last_contact", "out_of_range"] == 0 and prof.loc["death_date", "out_of_range"] == 0
+    assert prof.loc["start_date", "out_of_range"] == 1
+    assert prof.loc["start_date", "rule"].startswith("not a DD/MM/YYYY date")

@@ -130,3 +130,17 @@ def test_context_writes_csv_unchanged_shows_publication_form_and_word(tmp_path, 
     assert not (tmp_path / "tables" / "gbsg2" / "docx" / "logrank.docx").exists()  # not a report table
     ctx.show_table(pd.DataFrame({"median_lower": [51.8439]}), caption="A table")
     assert "51.8" in shown[-1] and "51.8439" not in shown[-1] and "Median, 95% CI lower" in shown[-1]
+
+
+def test_word_tables_of_a_synthetic_study_say_so():
+    """A Word table travels alone into a manuscript: a synthetic study's carries the label, a real one's not."""
+    from docx import Document
+
+    from mbcrt.paths import PROJECT_ROOT
+
+    def text(path):
+        return "\n".join(p.text for p in Document(path).paragraphs)
+
+    assert "SYNTHETIC DATA" in text(PROJECT_ROOT / "tables" / "her2_rt" / "docx" / "cox_table.docx")
+    assert "SYNTHETIC DATA" in text(PROJECT_ROOT / "tables" / "op_mdrt" / "docx" / "persistence.docx")
+    assert "SYNTHETIC" not in text(PROJECT_ROOT / "tables" / "gbsg2" / "docx" / "cox_table.docx")

@@ -202,3 +202,26 @@ def test_pubtable_cells_and_repr():
     t = PubTable(name="demo", caption="Demo", body=pd.DataFrame({"A": ["x", None], "B": [np.nan, "2"]}))
     assert t.cells() == [["A", "B"], ["x", ""], ["", "2"]]
     assert t._repr_html_() == t.to_html() and t.element_id == "mbcrt-demo"
+
+
+def test_pooled_tables_read_as_the_other_tables():
+    """Multiple imputation: pooled HRs as "HR (95% CI)" grouped by cohort and model, the fraction of missing
+    information with two decimals; pooled survival as % (95% CI); no internal value shown."""
+    s = study("her2_rt")
+    cox = pd.DataFrame({"cohort": ["all", "all", "matched"], "model": ["univariable", "multivariable", "cluster_robust"],
+                        "term": ["rt", "ki67", "rt"], "label": ["RT vs No RT", "Ki-67 (%)", "RT vs No RT"],
+                        "hr": [0.5812, 1.0071, 0.611], "lower": [0.49, 1.0012, 0.5], "upper": [0.68, 1.013, 0.75],
+                        "p": [1e-9, 0.031, 2e-6], "fmi": [0.0012, 0.2234, 0.01], "m": 20})
+    pt = tables.for_saved_table("mi_cox", cox, s)
+    assert pt.groups == ["All patients, univariable models", "All patients, multivariable model",
+                         "Propensity-matched cohort, treatment only: Robust SE clustered on the matched pair"]
+    assert list(pt.body.iloc[0]) == ["RT vs No RT", f"0.58 (0.49{EN}0.68)", "<0.001", "0.00"]
+    assert pt.body.iloc[1, 3] == "0.22" and "20 imputed data sets" in pt.footnotes[0]
+    marks = pd.DataFrame({"endpoint": ["os"], "cohort": ["all"], "group": ["RT"], "time": [12.0], "surv": [0.6433],
+                          "lower": [0.609], "upper": [0.676], "n_risk": [300], "fmi": [0.05], "m": [20]})
+    lm = tables.for_saved_table("mi_landmarks", marks, s)
+    assert list(lm.body.iloc[0]) == ["RT", "12 months", f"64.3 (60.9{EN}67.6)", "0.05"]
+    assert lm.groups == ["Overall survival, all patients"]
+    for text in (pt.to_html(), lm.to_html()):
+        visible = html.unescape(re.sub(r"<style.*?</style>|<[^>]+>", " ", text, flags=re.S))
+        assert not re.search(r"cluster_robust|\bfmi\b|\bos\b", visible) and "e-0" not in visible

@@ -399,7 +399,13 @@ def headline(root: Path, meta: dict) -> list[str]:
             lines.append(f"<b>{html.escape(endpoint_label(endpoint))}, median</b> "
                          f"({where}; {html.escape(c['time_unit'])}, "
                          f"95% CI): {'; '.join(medians)}")
-    hr, where = _first(read("cox_matched"), model="naive"), "after matching"
+    pooled = read("mi_cox")  # under multiple imputation the pooled estimate is the primary one
+    hr, where = _first(pooled, cohort="matched", model="naive"), "after matching, pooled over the imputations"
+    if hr is None:
+        hr, where = _first(pooled, cohort="all", model="univariable", term=c.get("treatment")), \
+            "unadjusted, all patients, pooled over the imputations"
+    if hr is None:
+        hr, where = _first(read("cox_matched"), model="naive"), "after matching"
     if hr is None:
         uni = read("cox_univariable")
         hr, where = _first(uni, cohort="all", term=c.get("treatment")), "unadjusted, all patients"
@@ -408,6 +414,11 @@ def headline(root: Path, meta: dict) -> list[str]:
                      f"{html.escape(arms.get('control', ''))} ({where}): "
                      f"{html.escape(fmt.format_hr(hr['hr'], hr['lower'], hr['upper']))}, "
                      f"{html.escape(fmt.format_p_label(hr['p'], 0.001))}")
+    varying = _first(read("sensitivity"), analysis="time_varying")
+    if varying is not None and not fmt.is_missing(varying["hr"]):  # the estimate free of immortal time
+        lines.append(f"<b>Hazard ratio with treatment as time-varying</b> (no immortal time; adjusted): "
+                     f"{html.escape(fmt.format_hr(varying['hr'], varying['lower'], varying['upper']))}, "
+                     f"{html.escape(fmt.format_p_label(varying['p'], 0.001))}")
     persistence = read("persistence")
     if persistence is not None and len(persistence):
         allrows = persistence[persistence["group"].astype(str) == "All"].drop_duplicates("horizon")

@@ -62,7 +62,8 @@ from mbcrt.report.format import is_missing
 #: Tables of the study report: each is also written as a Word file for manuscripts.
 REPORT_TABLES = ("attrition", "table1", "table1_all", "balance", "matching_summary", "km_summary", "cox_table",
                  "cox_matched", "cox_ph_test", "subgroups", "persistence", "persistence_subgroups", "reproduction",
-                 "sensitivity", "rmst", "evalue")
+                 "sensitivity", "rmst", "evalue", "cohort_overview", "persistence_tests", "persistence_sensitivity",
+                 "missingness", "mi_cox", "mi_landmarks", "mi_missing")
 
 COHORT_LABELS = {"all": "All patients", "matched": "Propensity-matched cohort"}
 STATUS_COLOURS = {"reproduced": "#15803d", "not reproduced": "#b91c1c"}
@@ -1279,7 +1280,7 @@ def missingness_table(missing: pd.DataFrame, study, *, name: str = "missingness"
     return PubTable(name=name, caption=caption or "Missing values of the analysis variables", body=body,
                     spanners=[("Missing, n (%)", groups)],
                     footnotes=["Model covariates enter the propensity and Cox models: a missing one stops the run "
-                               "unless the study file sets missing: complete_case or multiple_imputation."])
+                               "unless the study file chooses complete cases or multiple imputation."])
 
 
 def data_profile_table(profile: pd.DataFrame, study, *, name: str = "data_profile",
@@ -1299,6 +1300,61 @@ def data_profile_table(profile: pd.DataFrame, study, *, name: str = "data_profil
                     align={"Column": "left", "Out of range means": "left"},
                     footnotes=[f"{fmt.format_count(d['rows'].iloc[0]) if len(d) else 0} rows. Counts only: no value of "
                                "an identifier or a date is shown."])
+
+
+def mi_cox_table(mi_cox: pd.DataFrame, study, *, name: str = "mi_cox", caption: str | None = None) -> PubTable:
+    """Hazard ratios pooled over the imputations by Rubin's rules, with the fraction of missing information;
+    one row group per cohort and model."""
+    d = mi_cox.reset_index(drop=True)
+    cohorts = _cohort_labels(study)
+    def group(cohort, model) -> str:
+        cohort, model = cohorts.get(_text(cohort), _humanize(_text(cohort))), _text(model)
+        if model in ("univariable", "multivariable"):
+            return f"{cohort}, {model} model{'s' if model == 'univariable' else ''}"
+        return f"{cohort}, treatment only: {MATCHED_MODELS.get(model, _humanize(model))}"
+
+    groups = [group(c, m) for c, m in zip(d["cohort"], d["model"])]
+    m = int(d["m"].iloc[0]) if len(d) else 0
+    body = pd.DataFrame({
+        "Characteristic": [_text(lab) for lab in d["label"]],
+        "HR (95% CI)": [fmt.format_hr(h, lo, hi) for h, lo, hi in zip(d["hr"], d["lower"], d["upper"])],
+        "p": [fmt.format_p(p) for p in d["p"]],
+        "Fraction of missing information": [fmt.format_decimal(v, 2) for v in d["fmi"]],
+    })
+    return PubTable(name=name, caption=caption or "Hazard ratios pooled over the imputations", body=body,
+                    groups=groups, footnotes=[
+                        f"Pooled over {m} imputed data sets by Rubin's rules (Barnard-Rubin degrees of freedom). "
+                        "Fraction of missing information: the share of the estimate's variance due to the missing "
+                        "values (0, none; near 1, the data say little)."])
+
+
+def mi_landmark_table(mi_landmarks: pd.DataFrame, study, *, name: str = "mi_landmarks",
+                      caption: str | None = None) -> PubTable:
+    """Survival at the landmarks pooled over the imputations (complementary log-log scale), % (95% CI)."""
+    d = mi_landmarks.reset_index(drop=True)
+    unit = _unit(study)
+    groups = [_group_title(study, *_group_key(r)) for _, r in d.iterrows()]
+    body = pd.DataFrame({
+        "Group": [_group_label(g, c) for g, c in zip(d["group"], d["cohort"])],
+        "Time": [fmt.format_time(x, unit) if unit else fmt.format_number(x) for x in d["time"]],
+        "Survival, % (95% CI)": [fmt.format_survival(s, lo, hi) for s, lo, hi in zip(d["surv"], d["lower"], d["upper"])],
+        "Fraction of missing information": [fmt.format_decimal(v, 2) for v in d["fmi"]],
+    })
+    return PubTable(name=name, caption=caption or "Survival at the landmarks pooled over the imputations", body=body,
+                    groups=groups, footnotes=["Kaplan-Meier survival in each imputed data set, pooled by Rubin's "
+                                              "rules on the complementary log-log scale."])
+
+
+def mi_missing_table(missing: pd.DataFrame, study, *, name: str = "mi_missing", caption: str | None = None) -> PubTable:
+    """Per model covariate: patients with it missing, n (%), and how it was imputed."""
+    d = missing.reset_index(drop=True)
+    body = pd.DataFrame({
+        "Characteristic": [_text(lab) or _label(study, _text(v)) for lab, v in zip(d["label"], d["variable"])],
+        "Missing, n (%)": [fmt.format_n_pct(n, p) for n, p in zip(d["missing"], d["missing_pct"])],
+        "Imputed by": [_text(x) for x in d["method"]],
+    })
+    return PubTable(name=name, caption=caption or "Missing model covariates and how they were imputed", body=body,
+                    align={"Imputed by": "left"})
 
 
 def _with(builder):
@@ -1342,6 +1398,7 @@ BUILDERS: dict[str, Callable] = {
     "sensitivity": _with(sensitivity_table), "rmst": _with(rmst_table), "evalue": _with(evalue_table),
     "sensitivity_weights": _with(weights_table), "sensitivity_balance": _with(weighted_balance_table),
     "missingness": _with(missingness_table), "data_profile": _with(data_profile_table),
+    "mi_cox": _with(mi_cox_table), "mi_landmarks": _with(mi_landmark_table), "mi_missing": _with(mi_missing_table),
 }
 
 

@@ -8,6 +8,7 @@ into visible boxes in the report, not only lines in a log.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import html
 import json
@@ -24,6 +25,10 @@ import pandas as pd
 from mbcrt import paths
 from mbcrt.errors import StatisticalWarning
 from mbcrt.study.config import Study, load_study
+
+#: Under every Word table of a synthetic study.
+SYNTHETIC_WORD_NOTE = ("SYNTHETIC DATA: computed on a synthetic cohort generated to match published summaries; "
+                       "not patient data.")
 
 #: Floats in committed CSV tables: ten significant digits, stable across machines and BLAS builds.
 CSV_FLOAT_FORMAT = "%.10g"
@@ -163,8 +168,10 @@ class StepContext:
         paper = self.paper_name(name)
         if paper and not pub.caption.startswith(paper):
             pub.caption = f"{paper}. {pub.caption}" if pub.caption and pub.caption != paper else paper
-        if name in tables.REPORT_TABLES:
-            pub.to_docx(self.paths.tables / "docx" / f"{name}.docx")
+        if name in tables.REPORT_TABLES:  # a Word table pasted elsewhere keeps the synthetic-data label
+            word = pub if not self.study.synthetic else dataclasses.replace(
+                pub, source_notes=[*pub.source_notes, SYNTHETIC_WORD_NOTE])
+            word.to_docx(self.paths.tables / "docx" / f"{name}.docx")
         if show:
             _html(pub.to_html())
 

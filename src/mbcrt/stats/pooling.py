@@ -96,7 +96,9 @@ def barnard_rubin(m: int, b, t, dfcom=np.inf) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         lam = np.where(t > 0, (1 + 1 / m) * b / t, 0.0)
     lam = np.maximum(lam, 1e-4)
-    dfold = (m - 1) / lam**2 if m > 1 else np.full(b.shape, np.inf)
+    if m < 2:  # no between-imputation variance to estimate: the complete-data df
+        return np.array(dfcom, dtype=np.float64)
+    dfold = (m - 1) / lam**2
     finite = np.isfinite(dfcom)
     com = np.where(finite, dfcom, 0.0)  # infinite dfcom: Rubin's df (inf/inf would warn)
     dfobs = (com + 1) / (com + 3) * com * (1 - lam)

@@ -119,17 +119,26 @@ def _out_of_range(study: Study, col: str, role: str, s: pd.Series) -> tuple[int,
     c = study.config
     known = s.notna()
     if role == "date":
-        parsed = pd.to_datetime(s, errors="coerce", format="%Y-%m-%d") if not pd.api.types.is_datetime64_any_dtype(s) \
-            else s
+        formats = c.get("date_format") or ["%Y-%m-%d"]
+        formats = [formats] if isinstance(formats, str) else list(formats)
+        if pd.api.types.is_datetime64_any_dtype(s):
+            parsed = s
+        elif pd.api.types.is_numeric_dtype(s):  # a workbook's serial day numbers
+            parsed = pd.to_datetime(s, unit="D", origin="1899-12-30", errors="coerce")
+        else:  # as the cohort build reads them: the study's formats, in order
+            parsed = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+            for f in formats:
+                parsed = parsed.fillna(pd.to_datetime(s, errors="coerce", format=f))
         bad = known & (parsed.isna() | (parsed <= validation.PLACEHOLDER_DATE))
-        rule = "not a YYYY-MM-DD date, or on or before 1900-01-01"
+        shown = " or ".join(f.replace("%Y", "YYYY").replace("%m", "MM").replace("%d", "DD") for f in formats)
+        rule = f"not a {shown} date, or on or before 1900-01-01"
         if c.get("data_cutoff") is not None:
             bad |= known & (parsed > pd.Timestamp(str(c["data_cutoff"])))
             rule += ", or after the data cut-off"
         return int(bad.sum()), rule
     if role == "event":
         return int((known & ~validation.matches(s, [c["event_value"], c["censored_value"]])).sum()), \
-            "not event_value or censored_value"
+            "neither the event code nor the censored code"
     levels = c["levels"].get(col)
     if levels is not None:
         return int((known & ~validation.matches(s, levels)).sum()), "not among the declared levels"

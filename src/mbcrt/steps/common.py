@@ -73,3 +73,7 @@ def complete_cases_under_imputation(study: Study, df, what: str):
                   f"{len(df):,} patients with every model covariate recorded. The primary estimates, with the "
                   f"missing values multiply imputed ({m} imputations, chained equations) and the results "
                   f"pooled by Rubin's rules, are in the imputation step.")
+
+
+#: A cohort in a sentence: "in the {words}" reads "in the analysis cohort", "in the matched cohort".
+COHORT_WORDS = {"all": "analysis cohort", "matched": "propensity-matched cohort"}

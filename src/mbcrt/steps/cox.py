@@ -9,7 +9,7 @@ import pandas as pd
 
 from mbcrt.stats import cox
 from mbcrt.stats.design import design_matrix
-from mbcrt.steps.common import ci_label, complete_cases_under_imputation, cox_covariates
+from mbcrt.steps.common import COHORT_WORDS, ci_label, complete_cases_under_imputation, cox_covariates
 from mbcrt.study.config import Study
 
 
@@ -126,8 +126,8 @@ def cox_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> CoxStep:
     viol = ph_all[(ph_all["term"] != "GLOBAL") & (ph_all["p"] < 0.05)]
     for r in viol.itertuples():  # for people: the term's label, p as the report prints it
         notes.append(f"Proportional hazards may not hold for {labels.get(r.term, r.term)} ({r.model} model, "
-                     f"{r.cohort} cohort, Schoenfeld test {format_p_label(r.p, smallest=0.001)}): read its hazard "
-                     f"ratio as an average over follow-up.")
+                     f"{COHORT_WORDS.get(r.cohort, r.cohort + ' cohort')}, Schoenfeld test "
+                     f"{format_p_label(r.p, smallest=0.001)}): read its hazard ratio as an average over follow-up.")
     paper = paper_cox_table(uni_df, multi_df)
     methods = (f"Methods: Cox proportional hazards, {study.cox['ties'].capitalize()} ties, Wald {ci_label(study)} and p; "
                f"proportional hazards tested on scaled Schoenfeld residuals (Kaplan-Meier time transform).")

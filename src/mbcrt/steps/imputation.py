@@ -141,6 +141,9 @@ def _pool_cox(rows: list[pd.DataFrame], m: int, alpha: float) -> pd.DataFrame:
     out = []
     for key, g in allrows.groupby(keys, sort=False):
         if len(g) != m:  # a term missing from some imputations (an empty level): not poolable
+            _w.warn(f"{g['label'].iloc[0]} ({key[0]} cohort, {key[1]} model) is estimable in {len(g)} of {m} "
+                          "imputations only (an empty level in the others): not pooled.", StatisticalWarning,
+                          stacklevel=2)
             continue
         pooled = rubin(g["estimate"].to_numpy(), g["se"].to_numpy() ** 2, df_complete=float(g["dfcom"].mean()),
                        alpha=alpha).iloc[0]
@@ -161,6 +164,8 @@ def _pool_landmarks(marks: list[pd.DataFrame], m: int, alpha: float) -> pd.DataF
     sizes = allmarks.groupby(["endpoint", "cohort", "group"], sort=False)["n"].min().reset_index()
     for key, g in allmarks.groupby(["endpoint", "cohort", "group", "time"], sort=False):
         if len(g) != m:
+            _w.warn(f"Survival at {key[3]:g} ({key[2]}, {key[1]} cohort) is estimable in {len(g)} of {m} "
+                          "imputations only: not pooled.", StatisticalWarning, stacklevel=2)
             continue
         pooled = pool_survival(g["surv"].to_numpy(), g["std_err"].to_numpy(), alpha=alpha).iloc[0]
         out.append({"endpoint": key[0], "cohort": key[1], "group": key[2], "time": key[3], "surv": pooled["surv"],

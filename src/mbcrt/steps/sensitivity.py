@@ -44,6 +44,7 @@ from mbcrt.errors import InputError, StatisticalWarning
 from mbcrt.report.tables import ANALYSIS_LABELS
 from mbcrt.report.format import format_count, format_hr, format_p, format_time
 from mbcrt.stats.design import design_matrix
+from mbcrt.stats.survival import kaplan_meier
 from mbcrt.steps.common import ci_label, cox_covariates
 from mbcrt.study.config import SENSITIVITY_ANALYSES, Study
 from mbcrt.study.validation import treatment_start_time
@@ -489,7 +490,7 @@ def _check_settings(study: Study, d: _Data, st: Settings) -> None:
     if share < 0.1:
         warnings.warn(f"The horizon of the restricted mean survival time, {format_time(st.rmst_horizon, unit)}, comes "
                       f"after most follow-up ({share:.0%} of the patients are followed that long): the curves are "
-                      f"poorly known near it (set sensitivity.rmst_horizon).", StatisticalWarning, stacklevel=2)
+                      f"poorly known near it (the study file can set another horizon).", StatisticalWarning, stacklevel=2)
 
 
 def sensitivity_step(study: Study, cohort: pd.DataFrame, matched_df: pd.DataFrame | None = None) -> SensitivityStep:
@@ -554,7 +555,9 @@ def sensitivity_step(study: Study, cohort: pd.DataFrame, matched_df: pd.DataFram
         panels = _panels(study, d, wts, marks, ccw)
     notes += list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, StatisticalWarning)))
     estimates = _suppress(pd.DataFrame(rows, columns=COLUMNS), study.min_cell_count)
-    rare = float(d.event.mean()) < 0.15
+    # "Rare" as VanderWeele and Ding define it: under 15% by the end of follow-up, read off the Kaplan-Meier
+    # curve (the crude share of patients with an event understates it under censoring).
+    rare = 1.0 - float(kaplan_meier(d.time, d.event).table["surv"].iloc[-1]) < 0.15
     bal = pd.concat(balance, ignore_index=True) if balance else pd.DataFrame(
         columns=["weighting", "variable", "label", "level", "smd_before", "smd_after"])
     m = study.min_cell_count
@@ -611,8 +614,17 @@ def _rmst_rows(study: Study, d: _Data, st: Settings, wts: dict, marks: dict, ccw
     if ccw is not None and ccw.rmst is not None:
         out.append(ccw.rmst)
     for analysis, wt in wts.items():
-        out.append(_rmst_row(study, analysis, d.time, d.event, d.treat, tau, weights=wt.weights,
-                             note=f"{LABELS[analysis]}; standard error from the weighted counts (approximate)"))
+        # Each arm's weights scaled to sum to its patients: the weighted-count SE then does not depend on the
+        # weights' overall size (overlap weights sum to about half the patients), only on how they vary.
+        w = wt.weights.astype(float).copy()
+        for arm in (0, 1):
+            in_arm = d.treat == arm
+            if w[in_arm].sum() > 0:
+                w[in_arm] *= in_arm.sum() / w[in_arm].sum()
+        out.append(_rmst_row(study, analysis, d.time, d.event, d.treat, tau, weights=w,
+                             note=f"{LABELS[analysis]}; standard error from the weighted counts, each arm's weights "
+                                  f"scaled to its number of patients (approximate: ignores that the weights are "
+                                  f"estimated)"))
     if matched_df is not None and not matched_df.empty:
         out.append(_rmst_row(study, "matched", matched_df["_time"].to_numpy(float),
                              matched_df["_event"].to_numpy(np.int64), matched_df["_treat"].to_numpy(np.int64), tau,
@@ -699,7 +711,7 @@ def data_note(study: Study) -> str:
                      "paper's patients.")
     if study.sensitivity.get("note"):
         parts.append(str(study.sensitivity["note"]).strip())
-    return " ".join(parts) or "Treatment start as recorded in the data (treatment_start)."
+    return " ".join(parts) or "Treatment start as recorded in the data."
 
 
 def _hr_text(r) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from mbcrt.report import privacy
 from mbcrt.report.format import format_p_label
-from mbcrt.steps.common import Endpoint, ci_label, endpoints
+from mbcrt.steps.common import COHORT_WORDS, Endpoint, ci_label, endpoints
 from mbcrt.steps.survival import _factorize_as_text, figure_annotation, km_analysis, study_ticks
 from mbcrt.study.config import Study
 
@@ -85,7 +85,7 @@ def subgroup_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> SubgroupSte
         tables.append(table)
         empty = table[table["n"] == 0]
         for r in empty.itertuples():
-            notes.append(f"Subgroup {study.label(r.variable)} = {r.level} is empty in the {cohort} cohort.")
+            notes.append(f"Subgroup {study.label(r.variable)} = {r.level} is empty in the {COHORT_WORDS.get(cohort, cohort + ' cohort')}.")
         where = "after matching" if cohort == "matched" else "in the analysis cohort"
         rows = table.assign(
             label=[str(lv) for lv in table["level"]],

@@ -186,6 +186,11 @@ def _km_figure(study: Study, km: KMAnalysis, endpoint: Endpoint, annotation: str
                    xticks=list(km.at_risk.columns), median_lines=bool(study.survival.get("median_lines")))
 
 
+#: How the median's confidence interval is computed, in words.
+MEDIAN_CI_TEXT = {"brookmeyer-crowley": "read off the confidence band (Brookmeyer-Crowley)",
+                  "symmetric": "as the median \u00b1 1.96 standard errors (Collett's SE, as SPSS)"}
+
+
 def survival_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> SurvivalStep:
     """KM, landmarks, log-rank and follow-up for every endpoint and cohort, plus the study's ``km_by``."""
     by, order = group_column(study)
@@ -217,11 +222,13 @@ def survival_step(study: Study, cohorts: dict[str, pd.DataFrame]) -> SurvivalSte
                 ep)
     s = study.survival
     methods = (f"Methods: Kaplan-Meier with {s['conf_type']} {100 * (1 - s['alpha']):.0f}% confidence intervals "
-               f"(Greenwood variance); median CI by the {s['median_ci']} method; log-rank test; "
+               f"(Greenwood variance); median CI {MEDIAN_CI_TEXT.get(s['median_ci'], s['median_ci'])}; log-rank test; "
                f"median follow-up by reverse Kaplan-Meier. Time in {study.time_unit}."
                + (f" The figures' hazard ratio is the univariable Cox model's ({study.cox['ties'].capitalize()} ties)."
                   if by else ""))
-    frames = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
+    # empty parts (a log-rank test of one group) left out of the concat: pandas would guess their dtypes
+    frames = {k: (pd.concat([x for x in v if len(x)] or v[:1], ignore_index=True) if v else pd.DataFrame())
+              for k, v in parts.items()}
     m = study.min_cell_count
     frames["landmarks"] = privacy.suppress(frames["landmarks"], "landmarks", m, group_sizes=frames["summary"])
     frames["summary"] = privacy.suppress(frames["summary"], "km_summary", m)
