@@ -121,3 +121,25 @@ def test_chain_means_recorded_per_iteration():
                       levels=LEVELS)
     assert set(res.methods.items()) == {("tsize", "pmm"), ("tgrade", "polyreg")}
     assert len(res.chain_means) == 2 * 4 * 2
+
+
+def test_imputations_keep_the_relations_the_model_must_carry():
+    """Values missing at random given x1 are imputed from x1: the imputed rows keep x2's slope on x1 (pmm) and
+    z's dependence on x1 (logistic), and their mean recovers the held-back truth where the complete cases are
+    biased. A draw that ignored the predictors (a hot deck of observed values) fails every check."""
+    rng = np.random.default_rng(21)
+    n = 2000
+    x1 = rng.normal(size=n)
+    x2 = 2.0 * x1 + rng.normal(scale=0.5, size=n)
+    z = np.where(rng.random(n) < 1 / (1 + np.exp(-2.0 * x1)), "b", "a")
+    miss = rng.random(n) < 1 / (1 + np.exp(-(-1.0 + 1.5 * x1)))  # MAR: more gaps where x1 is high
+    d = pd.DataFrame({"x1": x1, "x2": np.where(miss, np.nan, x2), "z": np.where(miss, None, z)})
+    sets = mice(d, ["x1", "x2", "z"], ["z"], m=5, seed=3, levels={"z": ["a", "b"]})
+    for s in sets:
+        slope = np.polyfit(x1[miss], s.loc[miss, "x2"].to_numpy(float), 1)[0]
+        assert abs(slope - 2.0) < 0.25, slope
+        zb = (s.loc[miss, "z"] == "b").to_numpy()
+        assert zb[x1[miss] > 1].mean() - zb[x1[miss] < 0].mean() > 0.4
+    imputed_mean = np.mean([s.loc[miss, "x2"].mean() for s in sets])
+    assert abs(imputed_mean - x2[miss].mean()) < 0.1          # the truth that was held back
+    assert abs(np.nanmean(d["x2"]) - x2.mean()) > 0.3          # complete cases alone are biased here

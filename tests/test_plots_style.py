@@ -60,3 +60,21 @@ def test_printed_text_is_readable():
                                 "legend.fontsize")]
     assert min(sizes) >= 8
     assert np.all(np.array(sizes) <= 12)
+
+
+def test_chinese_labels_draw_as_text_where_a_cjk_font_is_installed():
+    """A GB18030 export's labels (e.g. 阴性/阳性) draw with an installed CJK font, not as empty boxes;
+    Latin text keeps the bundled DejaVu (the byte-identity tests cover that)."""
+    import warnings
+
+    from mbcrt.report.figures.style import _installed_fallbacks, new_figure, style_context
+
+    if not _installed_fallbacks():
+        pytest.skip("no CJK font on this machine (Debian: fonts-noto-cjk or fonts-droid-fallback)")
+    with style_context(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = new_figure(2, 1)
+        fig.text(0.1, 0.5, "ER 阴性 / 阳性")
+        fig.canvas.draw()
+    assert not [w for w in caught if "missing from font" in str(w.message).lower()
+                or "glyph" in str(w.message).lower()]

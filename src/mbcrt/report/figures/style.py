@@ -134,6 +134,19 @@ def _prefer_bundled_dejavu() -> None:
     font_manager.FontManager._findfont_cached.cache_clear()
 
 
+#: Fonts with Chinese, Japanese and Korean glyphs, used (when installed) only for the characters DejaVu
+#: lacks, so a label from a GB18030 export draws as text, not boxes; Latin text is unchanged.
+CJK_FALLBACKS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQuanYi Zen Hei",
+                 "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN")
+
+
+def _installed_fallbacks() -> list[str]:
+    from matplotlib import font_manager
+
+    present = {f.name for f in font_manager.fontManager.ttflist}
+    return [name for name in CJK_FALLBACKS if name in present]
+
+
 @contextmanager
 def style_context():
     """Draw (or save) under the house style without changing the caller's rcParams.
@@ -147,6 +160,9 @@ def style_context():
             warnings.simplefilter("ignore")  # rcdefaults may warn about deprecated keys in the defaults
             mpl.rcdefaults()
         mpl.rcParams.update(STYLE)
+        fallbacks = _installed_fallbacks()
+        if fallbacks:  # glyph by glyph fallback needs the families named, not the generic "sans-serif"
+            mpl.rcParams["font.family"] = [FONT_FAMILY, *fallbacks]
         yield
 
 
