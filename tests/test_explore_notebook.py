@@ -45,7 +45,7 @@ def test_explore_runs_headless_and_shows_the_panel(tmp_path):
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
     errors = [o for o in outputs if o["output_type"] == "error"]
     assert not errors, errors
-    stderr = "".join(o["text"] for o in outputs if o["output_type"] == "stream" and o["name"] == "stderr")
+    stderr = "".join("".join(o["text"]) for o in outputs if o["output_type"] == "stream" and o["name"] == "stderr")
     assert not stderr, stderr
     views = [o for o in outputs if WIDGET_VIEW in o.get("data", {})]
     assert len(views) == 1

@@ -12,6 +12,7 @@ written as glyph outlines so no reader's installed fonts change the picture.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Iterable, Sequence
@@ -163,7 +164,15 @@ def style_context():
         fallbacks = _installed_fallbacks()
         if fallbacks:  # glyph by glyph fallback needs the families named, not the generic "sans-serif"
             mpl.rcParams["font.family"] = [FONT_FAMILY, *fallbacks]
-        yield
+        # A fallback font without a bold face makes the font manager log a line for every bold title;
+        # the glyphs it serves are drawn all the same, so the line would only clutter a report.
+        log = logging.getLogger("matplotlib.font_manager")
+        level = log.level
+        log.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            log.setLevel(level)
 
 
 def new_figure(width: float, height: float, **kwargs) -> Figure:
