@@ -1,9 +1,10 @@
 # The R side of tests/test_pooling.py: mice::pool on the five completed GBSG2 data sets of
-# test_pooling.completed_sets(). Write them, then run this script on their folder:
+# test_pooling.completed_sets(). Write them into a folder of your choice, then run this script on it:
 #
+#   out=$(mktemp -d)
 #   .venv/bin/python -c "import sys; sys.path[:0] = ['tests']; from test_pooling import completed_sets; \
-#       [d.to_csv(f'/tmp/pool/cs{i + 1}.csv', index=False) for i, d in enumerate(completed_sets())]"
-#   Rscript tests/data/pooling_reference.R /tmp/pool
+#       [d.to_csv(f'{sys.argv[1]}/cs{i + 1}.csv', index=False) for i, d in enumerate(completed_sets())]" "$out"
+#   Rscript tests/data/pooling_reference.R "$out"
 #
 # Pinned from R 4.2.2, mice 3.15.0, survival 3.5.3.
 suppressMessages({library(survival); library(mice)})
