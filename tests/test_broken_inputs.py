@@ -221,22 +221,28 @@ def test_the_good_export_ran(battery):
 def test_broken_export_stops_clearly_and_keeps_the_last_results(battery, case):
     df, before, results = battery
     proc, root = results[case.name]
-    err = proc.stderr
-    assert proc.returncode == 3, err[-2000:]
-    message = [line for line in err.splitlines() if line.startswith("mbcrt: input error:")]
-    assert len(message) == 1, err[-2000:]
-    text = message[0]
-    assert "export.csv" in text and case.rule in text, text
-    if case.column:
-        assert f"column '{case.column}'" in text, text
-    if case.n_rows is not None:
-        assert f"{case.n_rows} row{'s' if case.n_rows != 1 else ''}]" in text, text
-    assert "Traceback" not in err
-    shown = [v for v in case.values + list(df["patient_id"]) if v in err]
-    assert shown == [], f"the message shows values of the data: {shown[:3]}"
-    assert snapshot(root) == before
+    assert_refused_clearly(proc, root, before, case, "export.csv", list(df["patient_id"]))
     assert not (root / ".staging" / "hospital_rt").exists()
     failed = root / "reports" / "hospital_rt" / "failed" / "01_cohort.html"
     assert failed.exists()
     page = failed.read_text(encoding="utf-8")
     assert [v for v in case.values if v in page] == []
+
+
+def assert_refused_clearly(proc, root, before, case, file: str, hidden: list) -> None:
+    """Exit 3 with one input-error line naming the file, the rule, the column and the row count, no
+    traceback, none of ``hidden`` or the case's values shown, and the earlier results untouched."""
+    err = proc.stderr
+    assert proc.returncode == 3, err[-2000:]
+    message = [line for line in err.splitlines() if line.startswith("mbcrt: input error:")]
+    assert len(message) == 1, err[-2000:]
+    text = message[0]
+    assert file in text and case.rule in text, text
+    if case.column:
+        assert f"column '{case.column}'" in text, text
+    if case.n_rows is not None:
+        assert f"{case.n_rows} row{'s' if case.n_rows != 1 else ''}]" in text, text
+    assert "Traceback" not in err
+    shown = [v for v in case.values + hidden if v in err]
+    assert shown == [], f"the message shows values of the data: {shown[:3]}"
+    assert snapshot(root) == before
